@@ -1,0 +1,55 @@
+"""sigprop: mean-field signal propagation in deep random neural networks.
+
+A wide random network z^l = W^l φ(z^{l-1}) + b^l, W ~ N(0, σ_w²/N), b ~ N(0, σ_b²), propagates
+signals by deterministic maps in the infinite-width limit (Poole et al. 2016; Schoenholz et al.
+2017). This package computes those maps, their fixed points q* and c*, the susceptibilities χ₁
+and χ_c, the depth scales ξ_q and ξ_c, the critical line and whole phase diagrams.
+
+>>> import sigprop as sp
+>>> r = sp.point("tanh", sigma_w2=1.5, sigma_b2=0.05)
+>>> r.phase
+'ordered'
+"""
+
+from sigprop import _config  # noqa: F401  (float64 before anything else)
+from sigprop.critical import CriticalPoint, critical_line, critical_point
+from sigprop.errors import (
+    InvalidParameterError,
+    LengthMapDivergesError,
+    NoCriticalPointError,
+    SigpropError,
+    UnknownNonlinearityError,
+)
+from sigprop.expression import ExpressionError
+from sigprop.maps import correlation_map, length_map
+from sigprop.nonlinearities import NAMES, Nonlinearity, nonlinearity
+from sigprop.phase_diagram import PhaseDiagram, phase_diagram
+from sigprop.point import PointResult, point
+from sigprop.quadrature import Quadrature
+from sigprop.trajectories import Trajectory, trajectories
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NAMES",
+    "CriticalPoint",
+    "ExpressionError",
+    "InvalidParameterError",
+    "LengthMapDivergesError",
+    "NoCriticalPointError",
+    "Nonlinearity",
+    "PhaseDiagram",
+    "PointResult",
+    "Quadrature",
+    "SigpropError",
+    "Trajectory",
+    "UnknownNonlinearityError",
+    "correlation_map",
+    "critical_line",
+    "critical_point",
+    "length_map",
+    "nonlinearity",
+    "phase_diagram",
+    "point",
+    "trajectories",
+]

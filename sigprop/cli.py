@@ -1,0 +1,140 @@
+"""Command line: a thin layer over the Python API, with no maths of its own.
+
+    sigprop point    --phi NAME --sigma-w2 X --sigma-b2 Y [--dropout RHO] [--json]
+    sigprop critical --phi NAME --sigma-b2 Y [--dropout RHO] [--json]
+    sigprop phase    --phi NAME --sigma-w2 A:B:N --sigma-b2 A:B:N [--dropout RHO] --out FILE.npz
+
+Bad input exits with status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+
+MAX_AXIS_POINTS = 2000
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own convention)
+        self.exit(2, f"sigprop: error: {message}\n")
+
+
+def _axis(text: str) -> tuple[float, float, int]:
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"expected START:STOP:COUNT, got {text!r}")
+    try:
+        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers in START:STOP:COUNT, got {text!r}") from None
+    if not (math.isfinite(start) and math.isfinite(stop)) or not 1 <= count <= MAX_AXIS_POINTS:
+        raise argparse.ArgumentTypeError(f"COUNT must be in [1, {MAX_AXIS_POINTS}] and bounds finite in {text!r}")
+    return start, stop, count
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="sigprop", description="Mean-field signal propagation in deep random networks.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(s: argparse.ArgumentParser, sigma_w2: bool) -> None:
+        s.add_argument("--phi", required=True, help="registry name (tanh, relu, ...) or expression in x")
+        if sigma_w2:
+            s.add_argument("--sigma-w2", type=float, required=True, help="weight variance σ_w² > 0")
+        s.add_argument("--sigma-b2", type=float, required=True, help="bias variance σ_b² ≥ 0")
+        s.add_argument("--dropout", type=float, default=1.0, help="keep-probability ρ in (0, 1]")
+
+    s = sub.add_parser("point", help="q*, c*, χ₁, χ_c, ξ_q, ξ_c and the phase at one point")
+    common(s, sigma_w2=True)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+
+    s = sub.add_parser("critical", help="the critical σ_w² (χ₁ = 1), or the ξ_c-maximising σ_w² with dropout")
+    common(s, sigma_w2=False)
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+
+    s = sub.add_parser("phase", help="phase-diagram grids over (σ_w², σ_b²), written to .npz")
+    s.add_argument("--phi", required=True, help="registry name or expression in x")
+    s.add_argument("--sigma-w2", type=_axis, required=True, metavar="A:B:N", help="σ_w² axis")
+    s.add_argument("--sigma-b2", type=_axis, required=True, metavar="A:B:N", help="σ_b² axis")
+    s.add_argument("--dropout", type=float, default=1.0, help="keep-probability ρ in (0, 1]")
+    s.add_argument("--out", required=True, help="output .npz file")
+    return p
+
+
+def _fmt(x: float) -> str:
+    return "inf" if isinstance(x, float) and math.isinf(x) else f"{x:.12g}"
+
+
+def _point(args: argparse.Namespace) -> str:
+    from sigprop.point import point
+
+    r = point(args.phi, args.sigma_w2, args.sigma_b2, args.dropout)
+    d = r.to_dict()
+    if args.json:
+        keys = ("q_star", "c_star", "chi_1", "chi_c", "xi_q", "xi_c", "phase")
+        return json.dumps({k: d[k] for k in keys} | {"slope_q": d["slope_q"], "note": d["note"]}, allow_nan=False)
+    lines = [
+        f"φ = {r.phi}, σ_w² = {r.sigma_w2:g}, σ_b² = {r.sigma_b2:g}, ρ = {r.dropout:g}",
+        f"q*    = {_fmt(r.q_star)}",
+        f"c*    = {_fmt(r.c_star)}",
+        f"χ₁    = {_fmt(r.chi_1)}",
+        f"χ_c   = {_fmt(r.chi_c)}",
+        f"ξ_q   = {_fmt(r.xi_q)}",
+        f"ξ_c   = {_fmt(r.xi_c)}",
+        f"phase = {r.phase}",
+    ]
+    return "\n".join(lines + ([f"note: {r.note}"] if r.note else []))
+
+
+def _critical(args: argparse.Namespace) -> str:
+    from sigprop.critical import critical_point
+
+    r = critical_point(args.phi, args.sigma_b2, args.dropout)
+    d = r.to_dict()
+    if args.json:
+        keys = ("sigma_w2", "q_star", "xi_c", "chi_1", "sigma_b2", "dropout", "criterion")
+        return json.dumps({k: d[k] for k in keys}, allow_nan=False)
+    head = f"φ = {r.phi}, σ_b² = {r.sigma_b2:g}, ρ = {r.dropout:g}"
+    if r.dropout == 1.0:
+        return f"{head}\ncritical σ_w² = {_fmt(r.sigma_w2)}  (χ₁ = 1)\nq*           = {_fmt(r.q_star)}"
+    return (
+        f"{head}\nno χ₁ = 1 transition with dropout; ξ_c is largest at\n"
+        f"σ_w² = {_fmt(r.sigma_w2)}\nξ_c  = {_fmt(r.xi_c)}\nq*   = {_fmt(r.q_star)}"
+    )
+
+
+def _phase(args: argparse.Namespace) -> str:
+    import numpy as np
+
+    from sigprop.phase_diagram import phase_diagram
+
+    w = np.linspace(*args.sigma_w2)
+    b = np.linspace(*args.sigma_b2)
+    d = phase_diagram(args.phi, w, b, args.dropout)
+    np.savez(args.out, phi=np.array(d.phi), dropout=np.array(d.dropout), **d.arrays())
+    diverged = int(np.sum(d.status == 1))
+    return (
+        f"wrote {args.out}: grids {d.chi_1.shape} (rows σ_b², columns σ_w²) of "
+        "q_star, c_star, chi_1, chi_c, xi_q, xi_c" + (f"; length map diverges at {diverged} points" if diverged else "")
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sigprop`` console script."""
+    args = _parser().parse_args(argv)
+    from sigprop.errors import SigpropError
+
+    try:
+        out = {"point": _point, "critical": _critical, "phase": _phase}[args.command](args)
+    except (SigpropError, OSError) as err:
+        print(f"sigprop: error: {err}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

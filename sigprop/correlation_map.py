@@ -1,0 +1,183 @@
+"""The correlation map at q*, its stable fixed point c*, its slope χ_c and the depth scale ξ_c.
+
+Poole et al. 2016 (eq. 5), Schoenholz et al. 2017 (eqs. 5–9, and §5 for dropout):
+
+    C(c) = (σ_w² E[φ(u₁)φ(u₂)] + σ_b²)/q*,   u₁ = √q* z₁, u₂ = √q* (c z₁ + √(1−c²) z₂),
+    χ_c = C'(c*) = σ_w² E[φ'(u₁)φ'(u₂)] at c*,   ξ_c = −1/log χ_c.
+
+Dropout (keep-probability ρ) scales only the diagonal of the covariance (σ_w²/ρ in q*), so
+C(1) = 1 − σ_w² E[φ²](1/ρ − 1)/q* < 1 and c* < 1 for every ρ < 1.
+
+At q* = 0 (σ_b² = 0 in the ordered phase) the map is 0/0; there σ_b² is eliminated with the
+fixed-point equation, σ_b² = q − σ_w² E[φ²]/ρ, and C is evaluated at a tiny q, which gives the
+correct σ_b² → 0 limit, e.g. C(c) = 1 − σ_w²φ'(0)²(1/ρ − c) for smooth φ with φ(0) = 0.
+
+C has non-negative Mehler coefficients, so on [0, 1] it is increasing and convex. Hence without
+dropout and with χ₁ ≤ 1, c* = 1 (and χ_c = χ₁). Otherwise:
+
+* with dropout, c* is the root of C(c) = c in [0, 1), reached monotonically by Newton from the
+  left;
+* without dropout (χ₁ > 1) c = 1 is also a root, and near criticality the two roots nearly
+  coincide, so C(c) − c is lost in rounding. We divide the trivial root out and solve
+  S(c) = (1 − C(c))/(1 − c) = 1, with S increasing from S(0) ≤ 1 to S(1) = χ₁. For smooth φ,
+  S(c) = Σ_j T_j c^j with T_j = σ_w²/q Σ_{k>j} b_k² (a convex polynomial; Newton from the right
+  converges monotonically); for kinked φ, S = σ_w² ½E[(φ(u₁) − φ(u₂))²]/(q(1 − c)), with no
+  cancellation (bracketed Newton).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sigprop.expectations import Moments
+from sigprop.length_map import CRITICAL_TOL
+
+Q_FLOOR = 1e-100
+"""q* below this is evaluated here: C(c) has the σ_b² → 0 limit with O(q) relative error."""
+
+MAX_NEWTON = 200
+BRACKET_NODES = 48
+
+
+def correlation_map_values(kernel, sigma_w2, sigma_b2, q, c):
+    """(C(c), C'(c)) at the fixed-point variance q; ``kernel`` from
+    :func:`sigprop.expectations.correlation_kernel`."""
+    K, Kc = kernel(c)
+    return (sigma_w2 * K + sigma_b2) / q, sigma_w2 * Kc
+
+
+def effective_bias(sigma_w2, sigma_b2, rho, q_star, m: Moments):
+    """σ_b² to use in C at q = max(q*, Q_FLOOR): σ_b² itself, or, at q* = 0, its value
+    q − σ_w² F(q)/ρ from the fixed-point equation (the σ_b² → 0 limit)."""
+    q = jnp.maximum(q_star, Q_FLOOR)
+    return jnp.where(q_star >= Q_FLOOR, sigma_b2, q - sigma_w2 / rho * m.F)
+
+
+@functools.lru_cache(maxsize=8)
+def _bracket_powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes c_j in [0, 1), denser towards 1, and the matrix c_j^k (k < n)."""
+    j = np.arange(BRACKET_NODES)
+    nodes = 1.0 - ((BRACKET_NODES - j) / BRACKET_NODES) ** 2
+    return nodes, nodes[None, :] ** np.arange(n)[:, None]
+
+
+def _last_node_where(values: jax.Array, positive: bool) -> jax.Array:
+    """Per row of ``values`` (N, nodes) on the bracket nodes: the last node before the sign
+    first becomes negative (``positive``) / non-negative (not ``positive``); 0 if none before."""
+    nodes = jnp.asarray(_bracket_powers(1)[0])
+    flip = values < 0.0 if positive else values >= 0.0
+    j = jnp.where(jnp.any(flip, axis=1), jnp.argmax(flip, axis=1) - 1, BRACKET_NODES - 1)
+    return jnp.where(j >= 0, nodes[jnp.maximum(j, 0)], 0.0), jnp.where(
+        jnp.any(flip, axis=1), nodes[jnp.minimum(j + 1, BRACKET_NODES - 1)], 1.0
+    )
+
+
+def _newton(step_fn, start, done, tol=1e-14):
+    """Vectorised Newton iteration c ← step_fn(c) until |Δc| ≤ tol for every point."""
+
+    def step(state):
+        c_old, conv_old, it = state
+        c_new = step_fn(c_old)
+        c_new = jnp.where(jnp.isfinite(c_new), c_new, c_old)
+        conv = jnp.abs(c_new - c_old) <= tol
+        return jnp.where(conv_old, c_old, c_new), conv_old | conv, it + 1
+
+    def cond(state):
+        _, conv, it = state
+        return jnp.any(~conv) & (it < MAX_NEWTON)
+
+    return jax.lax.while_loop(cond, step, (start, done, 0))[0]
+
+
+def _dropout_c_star(kernel, coeffs, sigma_w2, sigma_b2, q, done):
+    """Root of C(c) = c for ρ < 1: Newton from the left (C − c is convex, C(1) < 1)."""
+    if coeffs.shape[0]:
+        nodes, powers = _bracket_powers(coeffs.shape[0])
+        h = (sigma_w2[:, None] * ((coeffs * coeffs).T @ powers) + sigma_b2[:, None]) / q[:, None] - nodes
+        start = _last_node_where(h, positive=True)[0]
+    else:
+        start = jnp.zeros_like(q)
+
+    def step(c):
+        C, dC = correlation_map_values(kernel, sigma_w2, sigma_b2, q, c)
+        return jnp.clip(c - (C - c) / jnp.minimum(dC - 1.0, -1e-300), c, 1.0)
+
+    return _newton(step, jnp.where(done, 1.0, start), done)
+
+
+def _tail_sums(coeffs, sigma_w2, q):
+    """T_j = σ_w²/q Σ_{k>j} b_k², the coefficients of S(c) = (1 − C(c))/(1 − c) (ρ = 1)."""
+    a = sigma_w2 * coeffs * coeffs / q
+    tails = jnp.cumsum(a[::-1], axis=0)[::-1]  # Σ_{k≥j}
+    return jnp.concatenate([tails[1:], jnp.zeros_like(tails[:1])])
+
+
+def _chaotic_c_star_smooth(coeffs, sigma_w2, q, done):
+    """Root of S(c) = 1 for smooth φ, by Newton from the right (S convex and increasing)."""
+    from sigprop.expectations import _horner
+
+    tails = _tail_sums(coeffs, sigma_w2, q)
+    n = tails.shape[0]
+    slope_coeffs = jnp.concatenate([jnp.arange(1, n, dtype=q.dtype)[:, None] * tails[1:], tails[:1] * 0])
+    nodes, powers = _bracket_powers(n)
+    s_nodes = tails.T @ powers - 1.0  # (N, nodes)
+    start = _last_node_where(-s_nodes, positive=True)[1]  # first node with S ≥ 1 (or 1)
+
+    def step(c):
+        S, dS = _horner(tails, slope_coeffs, c)
+        return jnp.clip(c - (S - 1.0) / jnp.maximum(dS, 1e-300), 0.0, c)
+
+    return _newton(step, jnp.where(done, 1.0, start), done)
+
+
+def _chaotic_c_star_kinked(phi, quad, sigma_w2, q, done):
+    """Root of S(c) = 1 for kinked φ: Newton safeguarded by the bracket [lo, hi] ∋ c*."""
+    from sigprop.expectations import secant_slope_polar
+
+    def step(state):
+        c, lo, hi, conv_old, it = state
+        gap, Kc = secant_slope_polar(phi, quad, q, c)
+        S, dC = sigma_w2 * gap / q, sigma_w2 * Kc
+        lo = jnp.where(S < 1.0, c, lo)
+        hi = jnp.where(S >= 1.0, c, hi)
+        dS = (S - dC) / jnp.maximum(1.0 - c, 1e-300)
+        newton = c - (S - 1.0) / jnp.where(dS > 0, dS, 1.0)
+        inside = (newton > lo) & (newton < hi) & (dS > 0)
+        c_new = jnp.where(inside, newton, 0.5 * (lo + hi))
+        conv = (jnp.abs(c_new - c) <= 1e-14) | (hi - lo <= 1e-15)
+        keep = conv_old
+        return (
+            jnp.where(keep, c, c_new), lo, hi, keep | conv, it + 1,
+        )
+
+    def cond(state):
+        return jnp.any(~state[3]) & (state[4] < MAX_NEWTON)
+
+    zeros = jnp.zeros_like(q)
+    init = (jnp.where(done, 1.0, 0.5 * jnp.ones_like(q)), zeros, jnp.ones_like(q), done, 0)
+    return jax.lax.while_loop(cond, step, init)[0]
+
+
+def solve_c_star(phi, quad, kernel, coeffs, sigma_w2, sigma_b2, rho, q, chi_1):
+    """(c*, χ_c) for arrays of N points (shape (N,)).
+
+    Args:
+      kernel: c ↦ (K, Kc) at variance q (:func:`sigprop.expectations.correlation_kernel`).
+      coeffs: Mehler coefficients b_k(q) (n, N) for smooth φ, else an empty (0, N) array.
+      sigma_b2: the effective σ_b² (:func:`effective_bias`); q = max(q*, Q_FLOOR).
+    """
+    sigma_w2, sigma_b2, rho = jnp.broadcast_arrays(sigma_w2, sigma_b2, rho * jnp.ones_like(q))
+    dropout = rho < 1.0
+    ordered = ~dropout & (chi_1 <= 1.0 + CRITICAL_TOL)  # c* = 1 up to criticality
+    c_drop = _dropout_c_star(kernel, coeffs, sigma_w2, sigma_b2, q, ~dropout)
+    if coeffs.shape[0]:
+        c_chaos = _chaotic_c_star_smooth(coeffs, sigma_w2, q, dropout | ordered)
+    else:
+        c_chaos = _chaotic_c_star_kinked(phi, quad, sigma_w2, q, dropout | ordered)
+    c = jnp.where(dropout, c_drop, jnp.where(ordered, 1.0, c_chaos))
+    chi_c = correlation_map_values(kernel, sigma_w2, sigma_b2, q, c)[1]
+    return c, jnp.where(ordered, chi_1, chi_c)

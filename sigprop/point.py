@@ -1,0 +1,154 @@
+"""Everything at one hyperparameter point: q*, c*, χ₁, χ_c, ξ_q, ξ_c and the phase.
+
+χ₁ = σ_w² E[φ'(√q* z)²] (Poole et al. 2016, eq. 7; Schoenholz et al. 2017, eq. 6) decides the
+phase: ordered (χ₁ < 1), critical (χ₁ = 1) or chaotic (χ₁ > 1). :func:`point_kernel` is the one
+pure function behind the ``point`` API, the phase diagrams and the critical-line searches.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass
+
+import jax
+import jax.numpy as jnp
+
+from sigprop import quadrature as qd
+from sigprop.correlation_map import Q_FLOOR, effective_bias, solve_c_star
+from sigprop.errors import InvalidParameterError, LengthMapDivergesError
+from sigprop.expectations import correlation_kernel, moments
+from sigprop.length_map import (
+    CRITICAL_TOL,
+    DIVERGES,
+    MARGINAL,
+    OK,
+    STATUS_TEXT,
+    UNRESOLVED,
+    depth_scale,
+    solve_q_star,
+)
+from sigprop.nonlinearities import Nonlinearity, nonlinearity
+
+ORDERED, CRITICAL, CHAOTIC = 0, 1, 2
+PHASES = ("ordered", "critical", "chaotic")
+
+
+def point_kernel(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho, q0=1.0) -> dict:
+    """All mean-field quantities for arrays of N points (shape (N,); pure, jit it).
+
+    Returns a dict of arrays: q_star, c_star, chi_1, chi_c, slope_q, xi_q, xi_c, phase (code),
+    status (see :data:`sigprop.length_map.STATUS_TEXT`). Where the length map diverges or no
+    stable q* is found, every field but q_star (=inf) and status is NaN.
+    """
+    sigma_w2, sigma_b2 = jnp.broadcast_arrays(jnp.atleast_1d(sigma_w2), jnp.atleast_1d(sigma_b2))
+    q_star, status = solve_q_star(phi, quad, sigma_w2, sigma_b2, rho, q0)
+    q_finite = jnp.where(jnp.isfinite(q_star), q_star, 1.0)  # dummy where q* = inf (masked below)
+    q = jnp.maximum(q_finite, Q_FLOOR)
+    m = moments(phi, quad, q, coeffs=True)  # the one quadrature pass at q*
+    slope_q = jnp.where(status == MARGINAL, 1.0, sigma_w2 / rho * m.dF)
+    status = jnp.where((status == OK) & (slope_q > 1.0 + 1e-9), UNRESOLVED, status)
+    chi_1 = sigma_w2 * m.G
+    b_eff = effective_bias(sigma_w2, sigma_b2, rho, q_finite, m)
+    kernel = correlation_kernel(phi, quad, q, m.coeffs)
+    c_star, chi_c = solve_c_star(phi, quad, kernel, m.coeffs, sigma_w2, b_eff, rho, q, chi_1)
+    phase = jnp.where(
+        jnp.abs(chi_1 - 1.0) <= CRITICAL_TOL, CRITICAL, jnp.where(chi_1 < 1.0, ORDERED, CHAOTIC)
+    )
+    bad = (status == DIVERGES) | (status == UNRESOLVED)
+    out = {
+        "q_star": jnp.where(bad, jnp.inf, q_star),
+        "c_star": c_star,
+        "chi_1": chi_1,
+        "chi_c": chi_c,
+        "slope_q": slope_q,
+        "xi_q": depth_scale(slope_q),
+        "xi_c": depth_scale(chi_c),
+    }
+    out = {k: (v if k == "q_star" else jnp.where(bad, jnp.nan, v)) for k, v in out.items()}
+    out["phase"] = jnp.where(bad, -1, phase)
+    out["status"] = status
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_point(phi: Nonlinearity, quad: qd.Quadrature):
+    return jax.jit(functools.partial(point_kernel, phi, quad))
+
+
+def validate(sigma_w2: float, sigma_b2: float, dropout: float) -> tuple[float, float, float]:
+    """Check σ_w² > 0, σ_b² ≥ 0 and ρ ∈ (0, 1]; return them as floats."""
+    try:
+        sw2, sb2, rho = float(sigma_w2), float(sigma_b2), float(dropout)
+    except (TypeError, ValueError):
+        raise InvalidParameterError("σ_w², σ_b² and the dropout keep-probability must be numbers") from None
+    if not (math.isfinite(sw2) and sw2 > 0.0):
+        raise InvalidParameterError(f"σ_w² must be a positive finite number, got {sigma_w2}")
+    if not (math.isfinite(sb2) and sb2 >= 0.0):
+        raise InvalidParameterError(f"σ_b² must be a non-negative finite number, got {sigma_b2}")
+    if not (math.isfinite(rho) and 0.0 < rho <= 1.0):
+        raise InvalidParameterError(f"dropout keep-probability ρ must be in (0, 1], got {dropout}")
+    return sw2, sb2, rho
+
+
+@dataclass(frozen=True)
+class PointResult:
+    """Mean-field quantities at one (φ, σ_w², σ_b², ρ). Depth scales may be ``math.inf``."""
+
+    phi: str
+    sigma_w2: float
+    sigma_b2: float
+    dropout: float
+    q_star: float
+    c_star: float
+    chi_1: float
+    chi_c: float
+    slope_q: float
+    xi_q: float
+    xi_c: float
+    phase: str
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        """Plain dict; infinities become ``None`` so that it serialises as valid JSON."""
+        return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self).items()}
+
+
+def point(
+    phi: str | Nonlinearity,
+    sigma_w2: float,
+    sigma_b2: float,
+    dropout: float = 1.0,
+    *,
+    quadrature: qd.Quadrature = qd.DEFAULT,
+) -> PointResult:
+    """Fixed points, susceptibilities, depth scales and phase at one hyperparameter point.
+
+    Args:
+      phi: registry name, custom expression in ``x``, or :class:`Nonlinearity`.
+      sigma_w2: weight variance σ_w² > 0 (W ~ N(0, σ_w²/N)).
+      sigma_b2: bias variance σ_b² ≥ 0.
+      dropout: keep-probability ρ ∈ (0, 1] (1 = no dropout).
+      quadrature: quadrature degrees (see :class:`sigprop.quadrature.Quadrature`).
+
+    Raises:
+      InvalidParameterError: a hyperparameter is out of its domain.
+      LengthMapDivergesError: there is no finite q* (e.g. ReLU with σ_w² > 2).
+
+    >>> r = point("relu", 1.0, 0.5)
+    >>> round(r.q_star, 12), round(r.chi_1, 12), r.phase
+    (1.0, 0.5, 'ordered')
+    """
+    phi = nonlinearity(phi)
+    sw2, sb2, rho = validate(sigma_w2, sigma_b2, dropout)
+    arr = _compiled_point(phi, quadrature)(jnp.array([sw2]), jnp.array([sb2]), rho)
+    out = {k: float(v[0]) for k, v in arr.items()}
+    status = int(out.pop("status"))
+    if status in (DIVERGES, UNRESOLVED):
+        raise LengthMapDivergesError(
+            f"{STATUS_TEXT[status]} for φ = {phi.name} at σ_w² = {sw2:g}, σ_b² = {sb2:g}, ρ = {rho:g}"
+            + (f" (V(q)/q → σ_w²/ρ·{phi.growth:g} ≥ 1)" if status == DIVERGES else "")
+        )
+    phase = PHASES[int(out.pop("phase"))]
+    note = STATUS_TEXT[status] if status != OK else ""
+    return PointResult(phi.name, sw2, sb2, rho, phase=phase, note=note, **out)

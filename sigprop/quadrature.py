@@ -1,0 +1,184 @@
+"""Quadrature rules for Gaussian expectations: the only place nodes and weights are made.
+
+Three rules, all with static shapes so that nothing retraces:
+
+* **Gauss–Hermite** (probabilists'), for smooth φ: ``E[f(z)] ≈ Σ_i w_i f(x_i)``. With it come
+  the orthonormal Hermite polynomials h_k = He_k/√k! at the nodes, used for the Mehler expansion
+  of bivariate expectations (:mod:`sigprop.expectations`).
+* **Split Gauss–Legendre panels** on ``[-Z, Z]`` for kinked φ: the panel edges include the kinks
+  (which move with q), so every panel integrates a smooth function.
+* **Polar panels** for bivariate expectations of kinked φ: in polar coordinates the kinks of
+  φ(u₁)φ(u₂) lie on rays (split in angle) and at radii that move smoothly with the angle
+  (split in radius), so again every panel is smooth, including as c → 1.
+
+Nodes are built once in NumPy (outside jit) and closed over, as in neural-tangents. Rules are
+batched: quadrature nodes lie on axis 0 and the N evaluation points on the last axis, so the
+hot loops run over contiguous rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+from scipy.special import roots_hermitenorm, roots_legendre
+
+from sigprop import _config  # noqa: F401  (float64)
+
+TRUNCATION = 10.0
+"""Half-width Z of the panel rules in z: the Gaussian mass beyond it is erfc(Z/√2) ≈ 1.5e-23."""
+
+_BASE_BREAKS = np.linspace(-TRUNCATION, TRUNCATION, 11)
+"""Fixed panel edges in z (width 2): 16 Gauss–Legendre nodes per panel integrate e^{-z²/2}·poly
+to ~1e-16 on each."""
+
+_RADIAL_BREAKS = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.5, 7.5, TRUNCATION])
+"""Fixed radial panel edges for the polar rule; r e^{-r²/2} is negligible beyond r = 10."""
+
+
+@dataclass(frozen=True)
+class Quadrature:
+    """Degrees of the quadrature rules.
+
+    Attributes:
+      hermite_degree: Gauss–Hermite nodes for smooth φ; also the number of Mehler terms, so
+        that the bivariate expansion at c = 1 reproduces the 1-D rule exactly (discrete
+        Parseval). Accuracy depends on q: for tanh, 256 nodes give ~1e-13 relative at q ≤ 2 and
+        ~1e-8 at q = 5 (see README, "Accuracy").
+      panel_nodes: Gauss–Legendre nodes per panel for kinked φ.
+      angular_nodes: Gauss–Legendre nodes per angular panel of the polar rule.
+    """
+
+    hermite_degree: int = 256
+    panel_nodes: int = 16
+    angular_nodes: int = 40
+
+    def __post_init__(self) -> None:
+        if not (8 <= self.hermite_degree <= 600 and self.hermite_degree % 2 == 0):
+            raise ValueError("hermite_degree must be an even integer in [8, 600]")
+        if not (4 <= self.panel_nodes <= 64 and 4 <= self.angular_nodes <= 64):
+            raise ValueError("panel_nodes and angular_nodes must be in [4, 64]")
+
+    def coarse(self) -> Quadrature:
+        """A cheap rule for initial guesses (refined afterwards by the full rule)."""
+        return Quadrature(hermite_degree=32, panel_nodes=6, angular_nodes=8)
+
+
+DEFAULT = Quadrature()
+GRID = Quadrature(hermite_degree=128)
+"""The default for phase diagrams: ~1e-9 relative on tanh at q* ≤ 2 (see benchmarks)."""
+
+
+@functools.lru_cache(maxsize=32)
+def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes x_i and weights w_i with Σ w_i f(x_i) ≈ E[f(z)], z ~ N(0, 1); Σ w_i = 1."""
+    x, w = roots_hermitenorm(n)
+    return x, w / math.sqrt(2.0 * math.pi)
+
+
+@functools.lru_cache(maxsize=32)
+def hermite_projector(n: int) -> np.ndarray:
+    """Matrix P[i, k] = w_i h_k(x_i), so that b_k = Σ_i P[i, k] f(x_i) ≈ E[f(z) h_k(z)].
+
+    h_k = He_k/√k! are orthonormal under N(0, 1). The recurrence runs on v_k = √w ⊙ h_k,
+    which are orthonormal vectors (discrete orthogonality of Gauss–Hermite), so nothing
+    overflows: v_{k+1} = (x v_k − √k v_{k−1})/√(k+1).
+    """
+    x, w = gauss_hermite(n)
+    v = np.zeros((n, n))
+    v[:, 0] = np.sqrt(w)
+    v[:, 1] = x * v[:, 0]
+    for k in range(1, n - 1):
+        v[:, k + 1] = (x * v[:, k] - math.sqrt(k) * v[:, k - 1]) / math.sqrt(k + 1)
+    return np.sqrt(w)[:, None] * v
+
+
+@functools.lru_cache(maxsize=32)
+def gauss_legendre(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Legendre nodes and weights on [−1, 1]."""
+    return roots_legendre(m)
+
+
+def _panels(breaks: jnp.ndarray, m: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Gauss–Legendre panels between ``breaks`` sorted along axis 0 (∫ dt, not E).
+
+    ``breaks`` has shape (P+1, *batch); nodes and weights have shape (P·m, *batch).
+    """
+    t, wt = gauss_legendre(m)
+    extra = (1,) * (breaks.ndim - 1)
+    t = jnp.asarray(t).reshape(1, m, *extra)
+    wt = jnp.asarray(wt).reshape(1, m, *extra)
+    lo, hi = breaks[:-1, None], breaks[1:, None]
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
+    shape = (-1, *breaks.shape[1:])
+    return (mid + half * t).reshape(shape), (half * wt).reshape(shape)
+
+
+def split_normal_rule(kinks: tuple[float, ...], sqrt_q: jnp.ndarray, m: int):
+    """Nodes z and weights w, shape (nodes, N), with Σ w f(√q z) ≈ E[f(√q z)] for each of the
+    N variances, split where √q z hits a kink of f.
+
+    Args:
+      kinks: kink positions of f in x = √q z.
+      sqrt_q: array (N,) of √q > 0.
+      m: Gauss–Legendre nodes per panel.
+    """
+    base = jnp.broadcast_to(jnp.asarray(_BASE_BREAKS)[:, None], (_BASE_BREAKS.size, sqrt_q.shape[0]))
+    scaled = jnp.clip(jnp.asarray(kinks)[:, None] / sqrt_q, -TRUNCATION, TRUNCATION)
+    z, w = _panels(jnp.sort(jnp.concatenate([base, scaled]), axis=0), m)
+    return z, w * jnp.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def polar_rule(kinks: tuple[float, ...], sqrt_qa, sqrt_qb, c, m_angle: int, m_radius: int):
+    """A 2-D rule for E[f(u₁) g(u₂)] with kinked f, g, for N points at once.
+
+    u₁ = √qa r cos α, u₂ = √qb r cos(α − θ), c = cos θ, under the measure
+    (2π)⁻¹ dα · r e^{−r²/2} dr, which is the standard bivariate normal in polar coordinates.
+
+    Angular panels are split where cos α or cos(α − θ) changes sign, and where two kink radii
+    kᵢ/(√qa cos α) and kⱼ/(√qb cos(α − θ)) cross (there the angular integrand has a jump in its
+    second derivative); within each panel the kink radii move smoothly with α and are radial
+    panel edges.
+
+    Args:
+      sqrt_qa, sqrt_qb, c: arrays (N,).
+
+    Returns:
+      (u1, u2, weights) of shape (radial nodes, angular nodes, N);
+      Σ weights·f(u1)·g(u2) over the first two axes ≈ E[f(u₁)g(u₂)].
+    """
+    n = c.shape[0]
+    theta = jnp.arccos(jnp.clip(c, -1.0, 1.0))
+    two_pi = 2.0 * math.pi
+    quarter = jnp.array([0.5, 1.5, 0.5, 1.5])[:, None] * math.pi
+    sign_changes = jnp.mod(quarter + jnp.array([0.0, 0.0, 1.0, 1.0])[:, None] * theta, two_pi)
+    ends = jnp.broadcast_to(jnp.array([[0.0], [two_pi]]), (2, n))
+    nonzero = [k for k in kinks if k != 0.0]
+    crossings = []
+    for ki in nonzero:
+        for kj in nonzero:
+            # kᵢ √qb cos(α − θ) = kⱼ √qa cos α  ⇔  tan α = (kⱼ√qa − kᵢ√qb cos θ)/(kᵢ√qb sin θ)
+            a0 = jnp.arctan2(kj * sqrt_qa - ki * sqrt_qb * c, ki * sqrt_qb * jnp.sin(theta))
+            crossings += [jnp.mod(a0, two_pi)[None], jnp.mod(a0 + math.pi, two_pi)[None]]
+    for k in nonzero:
+        # where a kink radius reaches the truncation radius (the clip there is not smooth)
+        for sq, shift in ((sqrt_qa, 0.0), (sqrt_qb, theta)):
+            a0 = jnp.arccos(jnp.clip(abs(k) / (sq * TRUNCATION), 0.0, 1.0))
+            for base in (a0, -a0, math.pi - a0, math.pi + a0):
+                crossings.append(jnp.mod(base + shift, two_pi)[None])
+    a_breaks = jnp.sort(jnp.concatenate([ends, sign_changes, *crossings]), axis=0)
+    alpha, w_alpha = _panels(a_breaks, m_angle)
+    ca, cb = jnp.cos(alpha), jnp.cos(alpha - theta)  # (A, N)
+
+    radial = [jnp.broadcast_to(jnp.asarray(_RADIAL_BREAKS)[:, None, None], (_RADIAL_BREAKS.size, *ca.shape))]
+    for k in nonzero:
+        for sq, cs in ((sqrt_qa, ca), (sqrt_qb, cb)):
+            denom = sq * cs
+            r = jnp.where(k * denom > 0, k / jnp.where(denom == 0, 1.0, denom), TRUNCATION)
+            radial.append(jnp.clip(r, 0.0, TRUNCATION)[None])
+    r, w_r = _panels(jnp.sort(jnp.concatenate(radial), axis=0), m_radius)  # (R, A, N)
+    weights = (w_alpha / two_pi) * w_r * r * jnp.exp(-0.5 * r * r)
+    return sqrt_qa * r * ca, sqrt_qb * r * cb, weights
