@@ -123,7 +123,7 @@ def _chaotic_c_star_smooth(coeffs, sigma_w2, q, done):
     tails = _tail_sums(coeffs, sigma_w2, q)
     n = tails.shape[0]
     slope_coeffs = jnp.concatenate([jnp.arange(1, n, dtype=q.dtype)[:, None] * tails[1:], tails[:1] * 0])
-    nodes, powers = _bracket_powers(n)
+    _, powers = _bracket_powers(n)
     s_nodes = tails.T @ powers - 1.0  # (N, nodes)
     start = _last_node_where(-s_nodes, positive=True)[1]  # first node with S ≥ 1 (or 1)
 
@@ -151,7 +151,11 @@ def _chaotic_c_star_kinked(phi, quad, sigma_w2, q, done):
         conv = (jnp.abs(c_new - c) <= 1e-14) | (hi - lo <= 1e-15)
         keep = conv_old
         return (
-            jnp.where(keep, c, c_new), lo, hi, keep | conv, it + 1,
+            jnp.where(keep, c, c_new),
+            lo,
+            hi,
+            keep | conv,
+            it + 1,
         )
 
     def cond(state):
@@ -162,22 +166,40 @@ def _chaotic_c_star_kinked(phi, quad, sigma_w2, q, done):
     return jax.lax.while_loop(cond, step, init)[0]
 
 
-def solve_c_star(phi, quad, kernel, coeffs, sigma_w2, sigma_b2, rho, q, chi_1):
-    """(c*, χ_c) for arrays of N points (shape (N,)).
+def solve_c_star(phi, quad, sigma_w2, sigma_b2, rho, q_star, chi_1, F):
+    """(c*, χ_c) for arrays of N points (shape (N,)); ρ is one scalar for all of them.
 
     Args:
-      kernel: c ↦ (K, Kc) at variance q (:func:`sigprop.expectations.correlation_kernel`).
-      coeffs: Mehler coefficients b_k(q) (n, N) for smooth φ, else an empty (0, N) array.
-      sigma_b2: the effective σ_b² (:func:`effective_bias`); q = max(q*, Q_FLOOR).
+      sigma_b2: σ_b² (N,); q_star: q* (N,) (finite); chi_1: χ₁ (N,); F: E[φ²] at max(q*, Q_FLOOR).
+
+    Work is skipped where it is not needed: chunks whose points are all ordered (c* = 1) compute
+    no Mehler coefficients, and only the dropout or the no-dropout solver runs (``lax.cond``).
     """
-    sigma_w2, sigma_b2, rho = jnp.broadcast_arrays(sigma_w2, sigma_b2, rho * jnp.ones_like(q))
-    dropout = rho < 1.0
-    ordered = ~dropout & (chi_1 <= 1.0 + CRITICAL_TOL)  # c* = 1 up to criticality
-    c_drop = _dropout_c_star(kernel, coeffs, sigma_w2, sigma_b2, q, ~dropout)
-    if coeffs.shape[0]:
-        c_chaos = _chaotic_c_star_smooth(coeffs, sigma_w2, q, dropout | ordered)
-    else:
-        c_chaos = _chaotic_c_star_kinked(phi, quad, sigma_w2, q, dropout | ordered)
-    c = jnp.where(dropout, c_drop, jnp.where(ordered, 1.0, c_chaos))
-    chi_c = correlation_map_values(kernel, sigma_w2, sigma_b2, q, c)[1]
-    return c, jnp.where(ordered, chi_1, chi_c)
+    from sigprop.expectations import correlation_kernel, moments
+
+    q = jnp.maximum(q_star, Q_FLOOR)
+    sigma_w2, sigma_b2 = jnp.broadcast_arrays(sigma_w2, sigma_b2)
+    b_eff = jnp.where(q_star >= Q_FLOOR, sigma_b2, q - sigma_w2 / rho * F)  # σ_b² → 0 limit
+    ordered = (rho == 1.0) & (chi_1 <= 1.0 + CRITICAL_TOL)  # c* = 1 up to criticality
+
+    def solve(_):
+        coeffs = moments(phi, quad, q, coeffs=True).coeffs
+        kernel = correlation_kernel(phi, quad, q, coeffs)
+
+        def with_dropout(_):
+            return _dropout_c_star(kernel, coeffs, sigma_w2, b_eff, q, jnp.zeros_like(ordered))
+
+        def without_dropout(_):
+            if coeffs.shape[0]:
+                return _chaotic_c_star_smooth(coeffs, sigma_w2, q, ordered)
+            return _chaotic_c_star_kinked(phi, quad, sigma_w2, q, ordered)
+
+        c = jax.lax.cond(rho < 1.0, with_dropout, without_dropout, None)
+        c = jnp.where(ordered, 1.0, c)
+        chi_c = correlation_map_values(kernel, sigma_w2, b_eff, q, c)[1]
+        return c, jnp.where(ordered, chi_1, chi_c)
+
+    def all_ordered(_):
+        return jnp.ones_like(q), chi_1
+
+    return jax.lax.cond(jnp.all(ordered), all_ordered, solve, None)

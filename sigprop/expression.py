@@ -513,8 +513,7 @@ class _Translator:
         if len(node.args) != function.arity:
             plural = "s" if function.arity != 1 else ""
             raise _fail(
-                f"{name}() takes {function.arity} argument{plural} but "
-                f"{len(node.args)} were given in {_source(node)!r}"
+                f"{name}() takes {function.arity} argument{plural} but {len(node.args)} were given in {_source(node)!r}"
             )
         if name == "where":
             return self._visit_where(node)
@@ -526,8 +525,7 @@ class _Translator:
         """Return the name of the called function after checking it is allowed."""
         if not isinstance(node.func, ast.Name):
             raise _fail(
-                f"only allowed functions can be called, by plain name; "
-                f"not '{_source(node.func)}' in {_source(node)!r}"
+                f"only allowed functions can be called, by plain name; not '{_source(node.func)}' in {_source(node)!r}"
             )
         name = node.func.id
         if name == VARIABLE or name in CONSTANTS:
@@ -542,17 +540,14 @@ class _Translator:
         condition = node.args[0]
         if not isinstance(condition, ast.Compare):
             raise _fail(
-                f"the first argument of where() must be a comparison such as 'x > 0', "
-                f"not {_source(condition)!r}"
+                f"the first argument of where() must be a comparison such as 'x > 0', not {_source(condition)!r}"
             )
         if len(condition.ops) != 1:
             raise _fail(f"chained comparison is not allowed ('{_source(condition)}')")
         compare = _COMPARISONS.get(type(condition.ops[0]))
         if compare is None:
             symbol = _OPERATOR_SYMBOLS.get(type(condition.ops[0]), "?")
-            raise _fail(
-                f"comparison operator '{symbol}' is not allowed ('{_source(condition)}'); use <, <=, > or >="
-            )
+            raise _fail(f"comparison operator '{symbol}' is not allowed ('{_source(condition)}'); use <, <=, > or >=")
         left = self.translate(condition.left)
         right = self.translate(condition.comparators[0])
         self.switches.append(_difference(left, right))

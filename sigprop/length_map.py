@@ -9,8 +9,10 @@ q* is the stable fixed point reached from q⁰ (default 1). It is found by Newto
 V(q) − q, safeguarded by plain iteration, after a cheap coarse-rule solve gives the start.
 
 Whether q* is finite is decided from the growth of φ: V(q)/q → σ_w²/ρ · growth as q → ∞, so
-the length map diverges when σ_w²/ρ · growth > 1 (ReLU: σ_w² > 2ρ), and also at equality
-unless φ is positively homogeneous and σ_b² = 0, where V(q) = q is *marginal*.
+the length map diverges when σ_w²/ρ · growth > 1 (ReLU: σ_w² > 2ρ). At equality, positively
+homogeneous φ diverge for σ_b² > 0 and are *marginal* (V(q) = q) for σ_b² = 0; for other φ the
+sub-leading terms decide (GELU and SiLU keep a finite q*, softplus and ELU diverge), so we solve
+and report divergence when Newton's method does not converge.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ def divergence_status(phi: Nonlinearity, sigma_w2, sigma_b2, rho):
     sigma_w2, sigma_b2 = jnp.broadcast_arrays(sigma_w2, sigma_b2)
     slope_inf = sigma_w2 / rho * phi.growth
     at_edge = jnp.abs(slope_inf - 1.0) <= MARGINAL_TOL
-    marginal = at_edge & (sigma_b2 == 0.0) if phi.homogeneous else jnp.zeros_like(at_edge)
-    return jnp.where(marginal, MARGINAL, jnp.where((slope_inf > 1.0) | at_edge, DIVERGES, OK))
+    if not phi.homogeneous:
+        return jnp.where((slope_inf > 1.0) & ~at_edge, DIVERGES, OK)
+    return jnp.where(at_edge & (sigma_b2 == 0.0), MARGINAL, jnp.where(at_edge | (slope_inf > 1.0), DIVERGES, OK))
 
 
 def _newton_q(phi, quad, a, sigma_b2, q_init, done, rtol):
@@ -78,8 +81,8 @@ def _newton_q(phi, quad, a, sigma_b2, q_init, done, rtol):
         _, conv, it = state
         return jnp.any(~conv) & (it < MAX_NEWTON)
 
-    q, _, _ = jax.lax.while_loop(cond, step, (q_init, done, 0))
-    return q
+    q, conv, _ = jax.lax.while_loop(cond, step, (q_init, done, 0))
+    return q, conv
 
 
 def solve_q_star(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho, q0=1.0):
@@ -94,11 +97,14 @@ def solve_q_star(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho
     status = divergence_status(phi, sigma_w2, sigma_b2, rho)
     skip = status != OK
     start = jnp.where(skip, 0.0, jnp.broadcast_to(jnp.asarray(q0, dtype=jnp.float64), skip.shape))
-    rough = _newton_q(phi, quad.coarse(), a, sigma_b2, start, skip, 1e-6)
-    rough = jnp.where(jnp.isfinite(rough), rough, start)
-    q = _newton_q(phi, quad, a, sigma_b2, rough, skip, 1e-13)
+    rough, _ = _newton_q(phi, quad.coarse(), a, sigma_b2, start, skip, 1e-6)
+    rough = jnp.where(jnp.isfinite(rough) & (rough < 1e250), rough, start)
+    q, converged = _newton_q(phi, quad, a, sigma_b2, rough, skip, 1e-13)
     q = jnp.where(q < 1e-250, 0.0, q)  # the σ_b² = 0 ordered fixed point is exactly 0
-    status = jnp.where((status == OK) & (~jnp.isfinite(q) | (q > 1e250)), UNRESOLVED, status)
+    failed = (status == OK) & (~converged | ~jnp.isfinite(q) | (q > 1e250))
+    # failing where V(q)/q tends to ≥ 1 (or φ grows faster than linearly) means q → ∞
+    escapes = (a * phi.growth >= 1.0 - MARGINAL_TOL) | (q > 1e250) | ~jnp.isfinite(q)
+    status = jnp.where(failed, jnp.where(escapes, DIVERGES, UNRESOLVED), status)
     q = jnp.where(status == OK, q, jnp.where(status == MARGINAL, 0.0, jnp.inf))
     return q, status
 

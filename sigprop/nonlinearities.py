@@ -107,22 +107,20 @@ _SIMPLE: dict[str, Callable[[], Nonlinearity]] = {
     "tanh": lambda: Nonlinearity("tanh", jnp.tanh, formula="tanh(x)"),
     "erf": lambda: Nonlinearity("erf", jsp.erf, formula="erf(x)"),
     "relu": lambda: Nonlinearity(
-        "relu", lambda x: jnp.maximum(x, 0.0), kinks=(0.0,), growth=0.5, homogeneous=True,
+        "relu",
+        lambda x: jnp.maximum(x, 0.0),
+        kinks=(0.0,),
+        growth=0.5,
+        homogeneous=True,
         formula="max(x, 0)",
     ),
     "hard_tanh": lambda: Nonlinearity(
         "hard_tanh", lambda x: jnp.clip(x, -1.0, 1.0), kinks=(-1.0, 1.0), formula="clip(x, −1, 1)"
     ),
-    "linear": lambda: Nonlinearity(
-        "linear", lambda x: x, growth=1.0, homogeneous=True, formula="x"
-    ),
+    "linear": lambda: Nonlinearity("linear", lambda x: x, growth=1.0, homogeneous=True, formula="x"),
     "sigmoid": lambda: Nonlinearity("sigmoid", jax.nn.sigmoid, formula="1/(1 + e⁻ˣ)"),
-    "softplus": lambda: Nonlinearity(
-        "softplus", jax.nn.softplus, growth=0.5, formula="log(1 + eˣ)"
-    ),
-    "gelu": lambda: Nonlinearity(
-        "gelu", lambda x: jax.nn.gelu(x, approximate=False), growth=0.5, formula="x·Φ(x)"
-    ),
+    "softplus": lambda: Nonlinearity("softplus", jax.nn.softplus, growth=0.5, formula="log(1 + eˣ)"),
+    "gelu": lambda: Nonlinearity("gelu", lambda x: jax.nn.gelu(x, approximate=False), growth=0.5, formula="x·Φ(x)"),
     "silu": lambda: Nonlinearity("silu", jax.nn.silu, growth=0.5, formula="x·sigmoid(x)"),
     "sin": lambda: Nonlinearity("sin", jnp.sin, formula="sin(x)"),
     "selu": _selu,
@@ -148,8 +146,12 @@ def _custom(text: str) -> Nonlinearity:
 
     expr = parse_expression(text)
     return Nonlinearity(
-        expr.text, expr.fn, kinks=find_kinks(expr), growth=_estimate_growth(expr.fn),
-        formula=expr.text, key=("custom",),
+        expr.text,
+        expr.fn,
+        kinks=find_kinks(expr),
+        growth=_estimate_growth(expr.fn),
+        formula=expr.text,
+        key=("custom",),
     )
 
 

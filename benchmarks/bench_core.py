@@ -1,0 +1,124 @@
+"""Speed and accuracy of the numerical core (issue 2 targets), printed as figures.
+
+    python benchmarks/bench_core.py            # 400 × 400 tanh phase diagram, point timing, accuracy
+
+Targets on the 2-core CPU: all six grids of a 400 × 400 tanh phase diagram in ≤ 0.5 s warm and
+≤ 10 s cold (a fresh process: import, compilation and computation); one ``point`` ≤ 2 ms warm.
+Accuracy is measured against the same quantities at a far higher quadrature degree (600 nodes),
+and against the independent golden table in tests/reference/golden.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIGMA_W2 = (0.5, 4.0)
+SIGMA_B2 = (0.0, 0.5)
+COLD = """
+import time, numpy as np
+t0 = time.perf_counter()
+import sigprop as sp
+d = sp.phase_diagram("tanh", np.linspace({w0}, {w1}, {n}), np.linspace({b0}, {b1}, {n}))
+print(time.perf_counter() - t0)
+"""
+
+
+def cold_start(n: int) -> float:
+    """Seconds from interpreter start to a finished n × n diagram (measured in a new process)."""
+    t = time.perf_counter()
+    code = COLD.format(w0=SIGMA_W2[0], w1=SIGMA_W2[1], b0=SIGMA_B2[0], b1=SIGMA_B2[1], n=n)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def warm(n: int, repeats: int) -> tuple[list[float], object]:
+    import sigprop as sp
+
+    w, b = np.linspace(*SIGMA_W2, n), np.linspace(*SIGMA_B2, n)
+    d = sp.phase_diagram("tanh", w, b)  # warm-up: compiles once
+    times = []
+    for k in range(repeats):  # new ranges of the same shape each time: nothing recompiles
+        s = 1 + 1e-3 * (k + 1)
+        t = time.perf_counter()
+        sp.phase_diagram("tanh", w * s, b * s)
+        times.append(time.perf_counter() - t)
+    return times, d
+
+
+def point_time(calls: int) -> float:
+    import sigprop as sp
+
+    sp.point("tanh", 2.5, 0.1)
+    t = time.perf_counter()
+    for k in range(calls):
+        sp.point("tanh", 2.5 + 1e-6 * k, 0.1)
+    return (time.perf_counter() - t) / calls
+
+
+def grid_accuracy(d, samples: int, seed: int = 0) -> dict[str, float]:
+    """Max relative error of grid cells against 600-node point evaluations (c* ≈ 0 absolute)."""
+    import sigprop as sp
+
+    fine = sp.Quadrature(hermite_degree=600)
+    rng = np.random.default_rng(seed)
+    worst: dict[str, float] = {}
+    for _ in range(samples):
+        i, j = rng.integers(d.chi_1.shape[0]), rng.integers(d.chi_1.shape[1])
+        r = sp.point("tanh", d.sigma_w2[j], d.sigma_b2[i], quadrature=fine)
+        for key in ("q_star", "c_star", "chi_1", "chi_c", "xi_q", "xi_c"):
+            ref, got = getattr(r, key), float(getattr(d, key)[i, j])
+            if math.isinf(ref):
+                err = 0.0 if math.isinf(got) else math.inf
+            else:
+                err = abs(got - ref) / max(abs(ref), 1e-3 if key == "c_star" else 1e-300)
+            worst[key] = max(worst.get(key, 0.0), err)
+    return worst
+
+
+def golden_accuracy() -> float:
+    """Max relative error of point() on the golden records inside the accurate range."""
+    import sigprop as sp
+    from sigprop import quadrature as qd
+    from sigprop.point import accurate_q_limit
+
+    golden = json.loads((Path(__file__).parents[1] / "tests/reference/golden.json").read_text())
+    alpha = golden["meta"]["conventions"]["leaky_relu_alpha"]
+    worst = 0.0
+    for rec in golden["points"]:
+        phi = sp.nonlinearity(rec["phi"], **({"alpha": alpha} if rec["phi"] == "leaky_relu" else {}))
+        if rec["q_star"] > accurate_q_limit(phi, qd.DEFAULT):
+            continue
+        r = sp.point(phi, rec["sigma_w2"], rec["sigma_b2"], rec["rho"])
+        for key in ("q_star", "chi_1", "chi_c"):
+            worst = max(worst, abs(getattr(r, key) / rec[key] - 1))
+    return worst
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=400, help="grid points per axis")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--samples", type=int, default=60, help="grid cells checked against 600 nodes")
+    args = p.parse_args()
+    n = args.n
+    print(f"tanh phase diagram {n} x {n}, sigma_w2 in {SIGMA_W2}, sigma_b2 in {SIGMA_B2}, 128 Gauss-Hermite nodes")
+    print(f"  cold (fresh process, import + compile + compute): {cold_start(n):.2f} s   [target <= 10 s]")
+    times, d = warm(n, args.repeats)
+    print(f"  warm: min {min(times):.3f} s, median {np.median(times):.3f} s over {len(times)} runs   [target <= 0.5 s]")
+    print(f"  one point() warm (256 nodes): {1e3 * point_time(500):.3f} ms   [target <= 2 ms]")
+    print(f"  grid accuracy vs 600-node points ({args.samples} random cells), max relative error:")
+    for key, err in grid_accuracy(d, args.samples).items():
+        print(f"    {key:7s} {err:.1e}")
+    print(f"  point() vs independent golden table (q* in accurate range): max rel error {golden_accuracy():.1e}")
+
+
+if __name__ == "__main__":
+    main()
