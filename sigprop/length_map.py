@@ -23,11 +23,13 @@ import jax
 import jax.numpy as jnp
 
 from sigprop import quadrature as qd
-from sigprop.expectations import moments
+from sigprop.expectations import Q_TINY, moments
 from sigprop.nonlinearities import Nonlinearity
 
 MAX_NEWTON = 80
 MARGINAL_TOL = 1e-12
+CRITICAL_TOL = 1e-13
+"""A slope within this of 1 is critical: its depth scale is reported as +inf."""
 
 # Status codes of a q* solve (stored in phase-diagram grids as ``status``).
 OK, DIVERGES, MARGINAL, UNRESOLVED = 0, 1, 2, 3
@@ -95,7 +97,12 @@ def solve_q_star(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho
     """
     a = sigma_w2 / rho
     status = divergence_status(phi, sigma_w2, sigma_b2, rho)
-    skip = status != OK
+    # With σ_b² = 0 and φ(0) = 0, q = 0 is a fixed point; when V'(0) ≤ 1 it is the attractor
+    # (V(q)/q is non-increasing for the registry φ), and Newton would crawl to this double root.
+    phi_at_0 = phi.fn(jnp.zeros(1))[0]
+    slope_at_0 = a * moments(phi, quad.coarse(), jnp.full(jnp.shape(a), Q_TINY)).dF
+    zero = (status == OK) & (sigma_b2 == 0.0) & (phi_at_0 == 0.0) & (slope_at_0 <= 1.0 + CRITICAL_TOL)
+    skip = (status != OK) | zero
     start = jnp.where(skip, 0.0, jnp.broadcast_to(jnp.asarray(q0, dtype=jnp.float64), skip.shape))
     rough, _ = _newton_q(phi, quad.coarse(), a, sigma_b2, start, skip, 1e-6)
     rough = jnp.where(jnp.isfinite(rough) & (rough < 1e250), rough, start)
@@ -105,12 +112,8 @@ def solve_q_star(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho
     # failing where V(q)/q tends to ≥ 1 (or φ grows faster than linearly) means q → ∞
     escapes = (a * phi.growth >= 1.0 - MARGINAL_TOL) | (q > 1e250) | ~jnp.isfinite(q)
     status = jnp.where(failed, jnp.where(escapes, DIVERGES, UNRESOLVED), status)
-    q = jnp.where(status == OK, q, jnp.where(status == MARGINAL, 0.0, jnp.inf))
+    q = jnp.where(status == OK, jnp.where(zero, 0.0, q), jnp.where(status == MARGINAL, 0.0, jnp.inf))
     return q, status
-
-
-CRITICAL_TOL = 1e-13
-"""A slope within this of 1 is critical: its depth scale is reported as +inf."""
 
 
 def depth_scale(slope):

@@ -1,9 +1,14 @@
 """Order/chaos phase diagrams: grids of q*, c*, χ₁, χ_c, ξ_q and ξ_c over (σ_w², σ_b²).
 
 Poole et al. 2016 (Fig. 3) and Schoenholz et al. 2017 (Figs. 1, 5). Every grid point goes through
-:func:`sigprop.point.point_kernel`, vectorised with ``vmap`` and compiled once per
-(φ, quadrature, grid size): no Python loop over grid points, and a new σ range of the same size
-reuses the compiled code.
+:func:`sigprop.point.point_kernel`, which is batched over points, and the grid is compiled once
+per (φ, quadrature, grid size): no Python loop over grid points, and a new σ range of the same
+size reuses the compiled code.
+
+The grid is cut into square-ish tiles that run one after another (``lax.map``): a tile's Newton
+loops stop when its own points converge, and a tile lying wholly in the ordered phase skips the
+correlation-map solve. When JAX exposes several CPU devices (sigprop asks for one per core, see
+:mod:`sigprop._config`), the tiles are dealt out to them with ``shard_map`` and run in parallel.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
 from sigprop import quadrature as qd
 from sigprop.errors import InvalidParameterError
@@ -53,25 +59,53 @@ class PhaseDiagram:
 
 
 CHUNK_ELEMENTS = 2**18
-"""Points per chunk × quadrature nodes per point: keeps each chunk's work arrays in cache."""
+"""Points per tile × quadrature nodes per point: keeps each tile's work arrays in cache."""
 
 
 def chunk_size(phi: Nonlinearity, quad: qd.Quadrature) -> int:
-    """Grid points evaluated together (a power of two between 16 and 4096)."""
+    """Grid points per tile (a power of two between 16 and 4096)."""
     nodes = quad.hermite_degree if phi.is_smooth else 40 * quad.panel_nodes * quad.angular_nodes
     size = 2 ** int(np.log2(max(CHUNK_ELEMENTS // nodes, 16)))
     return int(min(size, 4096))
 
 
-@functools.lru_cache(maxsize=32)
-def _compiled_grid(phi: Nonlinearity, quad: qd.Quadrature):
-    """jit(lax.map over chunks of point_kernel): chunks run one after another, so a chunk whose
-    points all converge early stops early, and memory stays bounded."""
+def _devices() -> list:
+    return jax.devices("cpu") if jax.default_backend() == "cpu" else jax.devices()[:1]
 
-    def run(w, b, rho):
+
+@functools.lru_cache(maxsize=32)
+def _compiled_grid(phi: Nonlinearity, quad: qd.Quadrature, n_devices: int = 1):
+    """jit of ``lax.map`` over tiles (arrays (tiles, points)), split over ``n_devices``."""
+
+    def run_tiles(w, b, rho):
         return jax.lax.map(lambda wb: point_kernel(phi, quad, wb[0], wb[1], rho), (w, b))
 
-    return jax.jit(run)
+    if n_devices == 1:
+        return jax.jit(run_tiles)
+    mesh = Mesh(np.array(_devices()[:n_devices]), ("tiles",))
+    spec = PartitionSpec("tiles")
+    return jax.jit(jax.shard_map(run_tiles, mesh=mesh, in_specs=(spec, spec, PartitionSpec()), out_specs=spec))
+
+
+def _tile_shape(size: int) -> tuple[int, int]:
+    rows = 2 ** (int(np.log2(size)) // 2)
+    return rows, size // rows
+
+
+def _to_tiles(grid: np.ndarray, tb: int, tw: int, n_tiles: int) -> np.ndarray:
+    """(n_b, n_w) grid → (n_tiles, tb·tw) tiles, padding with edge values."""
+    nb, nw = grid.shape
+    padded = np.pad(grid, ((0, -nb % tb), (0, -nw % tw)), mode="edge")
+    tiles = padded.reshape(padded.shape[0] // tb, tb, padded.shape[1] // tw, tw).transpose(0, 2, 1, 3)
+    tiles = tiles.reshape(-1, tb * tw)
+    return np.concatenate([tiles, np.repeat(tiles[-1:], n_tiles - tiles.shape[0], axis=0)])
+
+
+def _from_tiles(tiles: np.ndarray, shape: tuple[int, int], tb: int, tw: int) -> np.ndarray:
+    nb, nw = shape
+    rows, cols = -(-nb // tb), -(-nw // tw)
+    grid = tiles[: rows * cols].reshape(rows, cols, tb, tw).transpose(0, 2, 1, 3)
+    return grid.reshape(rows * tb, cols * tw)[:nb, :nw]
 
 
 def _axis(values, name: str, positive: bool) -> np.ndarray:
@@ -113,12 +147,14 @@ def phase_diagram(
 
     rho = validate(1.0, 0.0, dropout)[2]
     W, B = np.meshgrid(w, b)
-    size = chunk_size(phi, quadrature)
-    n = W.size
-    pad = -n % size
-    # pad with copies of the last point so every chunk has the same static shape
-    flat_w = np.concatenate([W.ravel(), np.full(pad, W.ravel()[-1])]).reshape(-1, size)
-    flat_b = np.concatenate([B.ravel(), np.full(pad, B.ravel()[-1])]).reshape(-1, size)
-    out = _compiled_grid(phi, quadrature)(jnp.asarray(flat_w), jnp.asarray(flat_b), rho)
-    grids = {k: np.asarray(v).ravel()[:n].reshape(W.shape) for k, v in out.items()}
+    tb, tw = _tile_shape(chunk_size(phi, quadrature))
+    n_tiles = -(-W.shape[0] // tb) * -(-W.shape[1] // tw)
+    n_dev = max(1, min(len(_devices()), n_tiles))
+    n_tiles += -n_tiles % n_dev
+    # deal tiles out round-robin so that every device gets a share of the costly chaotic ones
+    order = np.arange(n_tiles).reshape(-1, n_dev).T.ravel()
+    tiles_w, tiles_b = (_to_tiles(g, tb, tw, n_tiles)[order] for g in (W, B))
+    out = _compiled_grid(phi, quadrature, n_dev)(jnp.asarray(tiles_w), jnp.asarray(tiles_b), rho)
+    inverse = np.argsort(order)
+    grids = {k: _from_tiles(np.asarray(v)[inverse], W.shape, tb, tw) for k, v in out.items()}
     return PhaseDiagram(phi=phi.name, dropout=rho, sigma_w2=w, sigma_b2=b, **grids)
