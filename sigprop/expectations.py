@@ -79,7 +79,7 @@ def _horner(a: jax.Array, d: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Ar
         return acc[0] * c + a[k], acc[1] * c + d[k]
 
     zero = jnp.zeros_like(c)
-    return jax.lax.fori_loop(0, n, body, (zero, zero))
+    return jax.lax.fori_loop(0, n, body, (zero, zero), unroll=8)
 
 
 def mehler(ba: jax.Array, bb: jax.Array, qa: jax.Array, qb: jax.Array, c: jax.Array):

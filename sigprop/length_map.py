@@ -61,13 +61,15 @@ def divergence_status(phi: Nonlinearity, sigma_w2, sigma_b2, rho):
 def _newton_q(phi, quad, a, sigma_b2, q_init, done, rtol):
     """Safeguarded Newton iteration for V(q) = q; ``done`` points are left alone.
 
-    Stops once a step is below ``rtol``·q (+1e-280 absolute, for q* = 0): Newton converges
-    quadratically, so after a step of relative size 1e-13 the error is ~1e-26.
+    Stops when the step is below ``rtol``·q (+1e-280 absolute, for q* → 0), or, once the steps
+    shrink quadratically (Δ_k ≤ Δ_{k−1}/100), when the error of the new iterate predicted from
+    the last two steps, e_{k+1} ≈ Δ_k³/Δ_{k−1}², is below ``rtol``·q: that saves the confirming
+    iteration without trusting a small step near a double root, where convergence is linear.
+    Returns (q, converged).
     """
 
     def step(state):
-        q_old, conv_old, it = state
-        q = q_old
+        q, conv_old, it, last = state
         m = moments(phi, quad, q)
         g = a * m.F + sigma_b2 - q
         gp = a * m.dF - 1.0
@@ -76,14 +78,20 @@ def _newton_q(phi, quad, a, sigma_b2, q_init, done, rtol):
         ok = (gp < -1e-13) & (newton >= 0.0) & jnp.isfinite(newton)
         q_new = jnp.where(ok, newton, plain)
         q_new = jnp.where(jnp.isfinite(q_new), jnp.maximum(q_new, 0.0), jnp.inf)
-        conv = (jnp.abs(q_new - q) <= rtol * q_new + 1e-280) | ~jnp.isfinite(q_new) | (q_new > 1e300)
-        return jnp.where(conv_old, q_old, q_new), conv_old | conv, it + 1
+        delta = jnp.abs(q_new - q)
+        predicted = jnp.where(ok & (last > 0.0), delta**3 / jnp.maximum(last, 1e-300) ** 2, jnp.inf)
+        conv = (
+            (delta <= rtol * q_new + 1e-280)
+            | (ok & (delta <= 0.01 * last) & (predicted <= rtol * q_new))
+            | ~jnp.isfinite(q_new)
+            | (q_new > 1e300)
+        )
+        return jnp.where(conv_old, q, q_new), conv_old | conv, it + 1, delta
 
     def cond(state):
-        _, conv, it = state
-        return jnp.any(~conv) & (it < MAX_NEWTON)
+        return jnp.any(~state[1]) & (state[2] < MAX_NEWTON)
 
-    q, conv, _ = jax.lax.while_loop(cond, step, (q_init, done, 0))
+    q, conv, _, _ = jax.lax.while_loop(cond, step, (q_init, done, 0, jnp.zeros_like(q_init)))
     return q, conv
 
 
@@ -106,7 +114,7 @@ def solve_q_star(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho
     start = jnp.where(skip, 0.0, jnp.broadcast_to(jnp.asarray(q0, dtype=jnp.float64), skip.shape))
     rough, _ = _newton_q(phi, quad.coarse(), a, sigma_b2, start, skip, 1e-6)
     rough = jnp.where(jnp.isfinite(rough) & (rough < 1e250), rough, start)
-    q, converged = _newton_q(phi, quad, a, sigma_b2, rough, skip, 1e-13)
+    q, converged = _newton_q(phi, quad, a, sigma_b2, rough, skip, 1e-14)
     q = jnp.where(q < 1e-250, 0.0, q)  # the σ_b² = 0 ordered fixed point is exactly 0
     failed = (status == OK) & (~converged | ~jnp.isfinite(q) | (q > 1e250))
     # failing where V(q)/q tends to ≥ 1 (or φ grows faster than linearly) means q → ∞
