@@ -33,7 +33,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sigprop.expectations import Moments
 from sigprop.length_map import CRITICAL_TOL
 
 Q_FLOOR = 1e-100
@@ -50,11 +49,11 @@ def correlation_map_values(kernel, sigma_w2, sigma_b2, q, c):
     return (sigma_w2 * K + sigma_b2) / q, sigma_w2 * Kc
 
 
-def effective_bias(sigma_w2, sigma_b2, rho, q_star, m: Moments):
+def effective_bias(sigma_w2, sigma_b2, rho, q_star, F):
     """σ_b² to use in C at q = max(q*, Q_FLOOR): σ_b² itself, or, at q* = 0, its value
-    q − σ_w² F(q)/ρ from the fixed-point equation (the σ_b² → 0 limit)."""
+    q − σ_w² F(q)/ρ from the fixed-point equation (the σ_b² → 0 limit); F = E[φ²] at that q."""
     q = jnp.maximum(q_star, Q_FLOOR)
-    return jnp.where(q_star >= Q_FLOOR, sigma_b2, q - sigma_w2 / rho * m.F)
+    return jnp.where(q_star >= Q_FLOOR, sigma_b2, q - sigma_w2 / rho * F)
 
 
 @functools.lru_cache(maxsize=8)
@@ -188,7 +187,7 @@ def solve_c_star(phi, quad, sigma_w2, sigma_b2, rho, q_star, chi_1, F):
 
     q = jnp.maximum(q_star, Q_FLOOR)
     sigma_w2, sigma_b2 = jnp.broadcast_arrays(sigma_w2, sigma_b2)
-    b_eff = jnp.where(q_star >= Q_FLOOR, sigma_b2, q - sigma_w2 / rho * F)  # σ_b² → 0 limit
+    b_eff = effective_bias(sigma_w2, sigma_b2, rho, q_star, F)
     ordered = (rho == 1.0) & (chi_1 <= 1.0 + CRITICAL_TOL)  # c* = 1 up to criticality
 
     def solve(_):

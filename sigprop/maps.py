@@ -32,7 +32,7 @@ def _correlation(phi: Nonlinearity, quad: qd.Quadrature):
         q_star, status = solve_q_star(phi, quad, jnp.array([w]), jnp.array([b]), rho)
         q = jnp.maximum(jnp.where(jnp.isfinite(q_star), q_star, 1.0), Q_FLOOR)
         m = moments(phi, quad, q, coeffs=True)
-        b_eff = effective_bias(w, b, rho, q_star, m)
+        b_eff = effective_bias(w, b, rho, q_star, m.F)
         n = c.shape[0]
         qs = jnp.broadcast_to(q, (n,))
         kernel = correlation_kernel(phi, quad, qs, jnp.broadcast_to(m.coeffs, (m.coeffs.shape[0], n)))

@@ -162,9 +162,7 @@ def _estimate_growth(fn: Callable[[jax.Array], jax.Array]) -> float:
     sides (E over z of a symmetric Gaussian). Faster than quadratic growth gives ``inf``.
     """
     big = jnp.array([1e6, 1e8, -1e6, -1e8])
-    with jax.default_device(jax.devices("cpu")[0]):
-        ratio = jnp.abs(fn(big)) ** 2 / big**2
-    r = [float(v) for v in ratio]
+    r = [float(v) for v in jnp.abs(fn(big)) ** 2 / big**2]
     if not all(math.isfinite(v) for v in r) or r[1] > 2 * r[0] + 1e-12 or r[3] > 2 * r[2] + 1e-12:
         return math.inf
     return 0.5 * (r[1] + r[3]) if max(r[1], r[3]) > 1e-10 else 0.0

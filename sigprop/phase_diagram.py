@@ -24,7 +24,7 @@ from jax.sharding import Mesh, PartitionSpec
 from sigprop import quadrature as qd
 from sigprop.errors import InvalidParameterError
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
-from sigprop.point import point_kernel
+from sigprop.point import point_kernel, validate
 
 GRID_FIELDS = ("q_star", "c_star", "chi_1", "chi_c", "xi_q", "xi_c")
 
@@ -143,8 +143,6 @@ def phase_diagram(
     phi = nonlinearity(phi)
     w = _axis(sigma_w2, "sigma_w2", positive=True)
     b = _axis(sigma_b2, "sigma_b2", positive=False)
-    from sigprop.point import validate
-
     rho = validate(1.0, 0.0, dropout)[2]
     W, B = np.meshgrid(w, b)
     tb, tw = _tile_shape(chunk_size(phi, quadrature))
