@@ -46,6 +46,12 @@ def value_and_derivative(phi: Nonlinearity, x: jax.Array) -> tuple[jax.Array, ja
     return jax.jvp(phi.fn, (x,), (jnp.ones_like(x),))
 
 
+def _weighted(w: jax.Array, values: jax.Array) -> jax.Array:
+    """w·values, with 0 where w = 0: split rules contain zero-width panels (a kink on a fixed
+    panel edge, or beyond the truncation) whose nodes sit on the kink, where φ' may be infinite."""
+    return jnp.where(w == 0.0, 0.0, w * values)
+
+
 def _nodes_1d(phi: Nonlinearity, quad: qd.Quadrature, sqrt_q: jax.Array):
     if phi.is_smooth:
         z, w = qd.gauss_hermite(quad.hermite_degree)
@@ -63,9 +69,9 @@ def moments(phi: Nonlinearity, quad: qd.Quadrature, q: jax.Array, coeffs: bool =
     else:
         b = jnp.zeros((0, q.shape[0]))
     return Moments(
-        F=jnp.sum(w * f * f, axis=0),
-        dF=jnp.sum(w * f * df * z, axis=0) / sqrt_q,
-        G=jnp.sum(w * df * df, axis=0),
+        F=jnp.sum(_weighted(w, f * f), axis=0),
+        dF=jnp.sum(_weighted(w, f * df * z), axis=0) / sqrt_q,
+        G=jnp.sum(_weighted(w, df * df), axis=0),
         coeffs=b,
     )
 
@@ -99,7 +105,7 @@ def bivariate_polar(phi: Nonlinearity, quad: qd.Quadrature, qa, qb, c):
     u1, u2, w = qd.polar_rule(phi.kinks, sqa, sqb, c, quad.angular_nodes, quad.panel_nodes)
     f1, d1 = value_and_derivative(phi, u1)
     f2, d2 = value_and_derivative(phi, u2)
-    return jnp.sum(w * f1 * f2, axis=(0, 1)), jnp.sum(w * d1 * d2, axis=(0, 1))
+    return jnp.sum(_weighted(w, f1 * f2), axis=(0, 1)), jnp.sum(_weighted(w, d1 * d2), axis=(0, 1))
 
 
 def secant_slope_polar(phi: Nonlinearity, quad: qd.Quadrature, q, c):
@@ -112,8 +118,8 @@ def secant_slope_polar(phi: Nonlinearity, quad: qd.Quadrature, q, c):
     u1, u2, w = qd.polar_rule(phi.kinks, sq, sq, c, quad.angular_nodes, quad.panel_nodes)
     f1, d1 = value_and_derivative(phi, u1)
     f2, d2 = value_and_derivative(phi, u2)
-    gap = 0.5 * jnp.sum(w * (f1 - f2) ** 2, axis=(0, 1)) / jnp.maximum(1.0 - c, 1e-300)
-    return gap, jnp.sum(w * d1 * d2, axis=(0, 1))
+    gap = 0.5 * jnp.sum(_weighted(w, (f1 - f2) ** 2), axis=(0, 1)) / jnp.maximum(1.0 - c, 1e-300)
+    return gap, jnp.sum(_weighted(w, d1 * d2), axis=(0, 1))
 
 
 def bivariate(phi: Nonlinearity, quad: qd.Quadrature, qa, qb, c) -> tuple[jax.Array, jax.Array]:

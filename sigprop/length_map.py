@@ -31,13 +31,14 @@ MARGINAL_TOL = 1e-12
 CRITICAL_TOL = 1e-13
 """A slope within this of 1 is critical: its depth scale is reported as +inf."""
 
-# Status codes of a q* solve (stored in phase-diagram grids as ``status``).
-OK, DIVERGES, MARGINAL, UNRESOLVED = 0, 1, 2, 3
+# Status codes of a point (stored in phase-diagram grids as ``status``).
+OK, DIVERGES, MARGINAL, UNRESOLVED, NONFINITE = 0, 1, 2, 3, 4
 STATUS_TEXT = {
     OK: "ok",
     DIVERGES: "the length map diverges (no finite q*)",
     MARGINAL: "the length map is marginal: V(q) = q for every q (q* is reported as its σ_b² → 0 limit, 0)",
     UNRESOLVED: "no stable fixed point of the length map was found from q⁰",
+    NONFINITE: "a Gaussian expectation of φ or φ' is not finite (φ' may not be square-integrable)",
 }
 
 

@@ -16,12 +16,13 @@ import jax.numpy as jnp
 
 from sigprop import quadrature as qd
 from sigprop.correlation_map import Q_FLOOR, solve_c_star
-from sigprop.errors import InvalidParameterError, LengthMapDivergesError
+from sigprop.errors import InvalidParameterError, LengthMapDivergesError, SigpropError
 from sigprop.expectations import moments
 from sigprop.length_map import (
     CRITICAL_TOL,
     DIVERGES,
     MARGINAL,
+    NONFINITE,
     OK,
     STATUS_TEXT,
     UNRESOLVED,
@@ -31,6 +32,10 @@ from sigprop.length_map import (
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
 
 ORDERED, CRITICAL, CHAOTIC = 0, 1, 2
+MAX_VARIANCE = 1e8
+"""Largest σ_w², σ_b² accepted: beyond it q* overflows what the quadrature resolves."""
+REFINED = qd.Quadrature(hermite_degree=400, panel_nodes=24, angular_nodes=48)
+"""A finer rule used to check custom expressions, whose smoothness we cannot know."""
 PHASES = ("ordered", "critical", "chaotic")
 
 
@@ -51,7 +56,9 @@ def point_kernel(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho
     chi_1 = sigma_w2 * m.G
     c_star, chi_c = solve_c_star(phi, quad, sigma_w2, sigma_b2, rho, q_finite, chi_1, m.F)
     phase = jnp.where(jnp.abs(chi_1 - 1.0) <= CRITICAL_TOL, CRITICAL, jnp.where(chi_1 < 1.0, ORDERED, CHAOTIC))
-    bad = (status == DIVERGES) | (status == UNRESOLVED)
+    finite = jnp.isfinite(chi_1) & jnp.isfinite(slope_q) & jnp.isfinite(c_star) & jnp.isfinite(chi_c)
+    status = jnp.where((status == OK) & ~finite, NONFINITE, status)
+    bad = (status == DIVERGES) | (status == UNRESOLVED) | (status == NONFINITE)
     out = {
         "q_star": jnp.where(bad, jnp.inf, q_star),
         "c_star": c_star,
@@ -77,6 +84,21 @@ def accurate_q_limit(phi: Nonlinearity, quad: qd.Quadrature) -> float:
     return math.inf if not phi.is_smooth else 4.0 * quad.hermite_degree / 256
 
 
+def _convergence_note(phi: Nonlinearity, sw2: float, sb2: float, rho: float, out: dict) -> str:
+    """For custom φ (smoothness unknown): compare with :data:`REFINED`; warn if they disagree."""
+    fine = _compiled_point(phi, REFINED)(jnp.array([sw2]), jnp.array([sb2]), rho)
+    worst = 0.0
+    for key in ("q_star", "chi_1", "chi_c"):
+        a, b = out[key], float(fine[key][0])
+        worst = max(worst, abs(a - b) / max(abs(b), 1e-12)) if math.isfinite(b) else math.inf
+    if worst <= 1e-8:
+        return ""
+    return (
+        f"quadrature not converged: q*, χ₁, χ_c change by {worst:.1e} (relative) under a finer rule; "
+        "φ may be singular (e.g. φ' not square-integrable)"
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled_point(phi: Nonlinearity, quad: qd.Quadrature):
     return jax.jit(functools.partial(point_kernel, phi, quad))
@@ -92,6 +114,8 @@ def validate(sigma_w2: float, sigma_b2: float, dropout: float) -> tuple[float, f
         raise InvalidParameterError(f"σ_w² must be a positive finite number, got {sigma_w2}")
     if not (math.isfinite(sb2) and sb2 >= 0.0):
         raise InvalidParameterError(f"σ_b² must be a non-negative finite number, got {sigma_b2}")
+    if sw2 > MAX_VARIANCE or sb2 > MAX_VARIANCE:
+        raise InvalidParameterError(f"σ_w² and σ_b² must be at most {MAX_VARIANCE:g}, got {sw2:g} and {sb2:g}")
     if not (math.isfinite(rho) and 0.0 < rho <= 1.0):
         raise InvalidParameterError(f"dropout keep-probability ρ must be in (0, 1], got {dropout}")
     return sw2, sb2, rho
@@ -150,13 +174,18 @@ def point(
     arr = _compiled_point(phi, quadrature)(jnp.array([sw2]), jnp.array([sb2]), rho)
     out = {k: float(v[0]) for k, v in arr.items()}
     status = int(out.pop("status"))
+    where = f"for φ = {phi.name} at σ_w² = {sw2:g}, σ_b² = {sb2:g}, ρ = {rho:g}"
+    if status == NONFINITE:
+        raise SigpropError(f"{STATUS_TEXT[status]} {where}")
     if status in (DIVERGES, UNRESOLVED):
+        growth = sw2 / rho * phi.growth
         raise LengthMapDivergesError(
-            f"{STATUS_TEXT[status]} for φ = {phi.name} at σ_w² = {sw2:g}, σ_b² = {sb2:g}, ρ = {rho:g}"
-            + (f" (V(q)/q → σ_w²/ρ·{phi.growth:g} ≥ 1)" if status == DIVERGES else "")
+            f"{STATUS_TEXT[status]} {where}" + (f" (V(q)/q → σ_w²/ρ·{phi.growth:g} ≥ 1)" if growth >= 1 else "")
         )
     phase = PHASES[int(out.pop("phase"))]
     note = STATUS_TEXT[status] if status != OK else ""
+    if phi.key == ("custom",) and quadrature == qd.DEFAULT:
+        note = _convergence_note(phi, sw2, sb2, rho, out) or note
     limit = accurate_q_limit(phi, quadrature)
     if out["q_star"] > limit:
         note = (

@@ -200,3 +200,26 @@ def test_registry_is_complete_and_derivatives_come_from_jax():
         d = jax.vmap(jax.grad(phi.fn))(x)
         fd = (phi(x + 1e-6) - phi(x - 1e-6)) / 2e-6
         assert np.allclose(d, fd, rtol=1e-7, atol=1e-8), name
+
+
+def test_singular_custom_phi_warns_instead_of_nan():
+    """φ = √|x| has φ' ~ |x|^{-1/2}, not square-integrable: no NaN anywhere, and the result says
+    that the quadrature did not converge (a finer rule disagrees); smooth custom φ do not warn."""
+    r = sp.point("sqrt(abs(x))", 1.0, 0.1)
+    values = [r.q_star, r.c_star, r.chi_1, r.chi_c, r.xi_q, r.xi_c]
+    assert not any(math.isnan(v) for v in values)
+    assert "not converged" in r.note
+    assert sp.point("x*sigmoid(1.702*x)", 1.5, 0.1).note == ""
+    assert sp.point("maximum(x, 0.1*x)", 1.5, 0.1).note == ""
+
+
+def test_kink_on_a_panel_edge_is_not_a_nan():
+    """A kink that falls on a fixed panel edge makes a zero-width panel with nodes on the kink."""
+    r = sp.point("abs(x)**0.75", 1.0, 0.1)
+    assert math.isfinite(r.chi_1) and math.isfinite(r.xi_q)
+
+
+@pytest.mark.parametrize(("sw2", "sb2"), [(1e300, 0.0), (1.0, 1e300), (1e9, 0.1)])
+def test_absurd_variances_are_rejected(sw2, sb2):
+    with pytest.raises(sp.InvalidParameterError, match="at most"):
+        sp.point("tanh", sw2, sb2)
