@@ -68,10 +68,11 @@ def moments(phi: Nonlinearity, quad: qd.Quadrature, q: jax.Array, coeffs: bool =
         b = jnp.asarray(qd.hermite_projector(quad.hermite_degree)).T @ f
     else:
         b = jnp.zeros((0, q.shape[0]))
+    weighted = (lambda w, v: w * v) if phi.is_smooth else _weighted  # Gauss–Hermite weights are > 0
     return Moments(
-        F=jnp.sum(_weighted(w, f * f), axis=0),
-        dF=jnp.sum(_weighted(w, f * df * z), axis=0) / sqrt_q,
-        G=jnp.sum(_weighted(w, df * df), axis=0),
+        F=jnp.sum(weighted(w, f * f), axis=0),
+        dF=jnp.sum(weighted(w, f * df * z), axis=0) / sqrt_q,
+        G=jnp.sum(weighted(w, df * df), axis=0),
         coeffs=b,
     )
 
