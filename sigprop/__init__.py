@@ -21,6 +21,8 @@ from sigprop.errors import (
     UnknownNonlinearityError,
 )
 from sigprop.expression import ExpressionError
+from sigprop.gp import gp_posterior, ntk_regression_mean, prior_samples
+from sigprop.kernels import Kernels, circle_kernels, kernels, segment_kernels
 from sigprop.maps import correlation_map, length_map
 from sigprop.nonlinearities import NAMES, Nonlinearity, nonlinearity
 from sigprop.phase_diagram import PhaseDiagram, phase_diagram
@@ -35,6 +37,7 @@ __all__ = [
     "CriticalPoint",
     "ExpressionError",
     "InvalidParameterError",
+    "Kernels",
     "LengthMapDivergesError",
     "NoCriticalPointError",
     "Nonlinearity",
@@ -44,12 +47,18 @@ __all__ = [
     "SigpropError",
     "Trajectory",
     "UnknownNonlinearityError",
+    "circle_kernels",
     "correlation_map",
     "critical_line",
     "critical_point",
+    "gp_posterior",
+    "kernels",
     "length_map",
     "nonlinearity",
+    "ntk_regression_mean",
     "phase_diagram",
     "point",
+    "prior_samples",
+    "segment_kernels",
     "trajectories",
 ]

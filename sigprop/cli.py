@@ -3,6 +3,7 @@
     sigprop point    --phi NAME --sigma-w2 X --sigma-b2 Y [--dropout RHO] [--json]
     sigprop critical --phi NAME --sigma-b2 Y [--dropout RHO] [--json]
     sigprop phase    --phi NAME --sigma-w2 A:B:N --sigma-b2 A:B:N [--dropout RHO] --out FILE.npz
+    sigprop kernel   --phi NAME --sigma-w2 X --sigma-b2 Y --depth L --inputs FILE.csv [--dropout RHO] [--json]
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
 """
@@ -61,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--sigma-b2", type=_axis, required=True, metavar="A:B:N", help="σ_b² axis")
     s.add_argument("--dropout", type=float, default=1.0, help="keep-probability ρ in (0, 1]")
     s.add_argument("--out", required=True, help="output .npz file")
+
+    s = sub.add_parser("kernel", help="NNGP and NTK of a deep network for the inputs in a CSV file")
+    common(s, sigma_w2=True)
+    s.add_argument("--depth", type=int, required=True, help="number of hidden layers L ≥ 0")
+    s.add_argument("--inputs", required=True, help="CSV file, one input per row (n × d)")
+    s.add_argument("--json", action="store_true", help="print one JSON object with keys nngp and ntk")
     return p
 
 
@@ -122,13 +129,39 @@ def _phase(args: argparse.Namespace) -> str:
     )
 
 
+def _read_inputs(path: str):
+    import numpy as np
+
+    from sigprop.errors import InvalidParameterError
+
+    try:
+        X = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError as err:
+        raise InvalidParameterError(f"cannot read {path} as a CSV of numbers: {err}") from None
+    return X
+
+
+def _kernel(args: argparse.Namespace) -> str:
+    import numpy as np
+
+    from sigprop.kernels import kernels
+
+    k = kernels(args.phi, _read_inputs(args.inputs), args.depth, args.sigma_w2, args.sigma_b2, args.dropout)
+    if args.json:
+        return json.dumps({"nngp": k.nngp.tolist(), "ntk": k.ntk.tolist(), "note": k.note}, allow_nan=False)
+    with np.printoptions(precision=8, suppress=True, linewidth=120):
+        text = f"NNGP (depth {args.depth}):\n{k.nngp}\nNTK:\n{k.ntk}"
+    return text + (f"\nnote: {k.note}" if k.note else "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sigprop`` console script."""
     args = _parser().parse_args(argv)
     from sigprop.errors import SigpropError
 
     try:
-        out = {"point": _point, "critical": _critical, "phase": _phase}[args.command](args)
+        commands = {"point": _point, "critical": _critical, "phase": _phase, "kernel": _kernel}
+        out = commands[args.command](args)
     except (SigpropError, OSError) as err:
         print(f"sigprop: error: {err}", file=sys.stderr)
         return 2

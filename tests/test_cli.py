@@ -84,3 +84,48 @@ def test_bad_input_exits_nonzero_with_one_line(argv):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("sigprop: error:")
+
+
+def test_kernel_json_matches_relu_closed_form(tmp_path, capsys):
+    """`sigprop kernel`: NNGP and NTK as nested lists; ReLU at He init against the arc-cosine
+    recursion computed here (K⁰ = σ_w² x·x'/d, K^l = σ_w² k(K^{l-1}), Θ^l = K^l + σ_w² k̇ Θ^{l-1})."""
+    from sigprop.closed_forms import relu_kernel
+
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    path = tmp_path / "x.csv"
+    np.savetxt(path, X, delimiter=",")
+    out = run_json(
+        capsys,
+        [
+            "kernel",
+            "--phi",
+            "relu",
+            "--sigma-w2",
+            "2",
+            "--sigma-b2",
+            "0.1",
+            "--depth",
+            "3",
+            "--inputs",
+            str(path),
+            "--json",
+        ],
+    )
+    K = 2.0 * X @ X.T / 2 + 0.1
+    T = K.copy()
+    for _ in range(3):
+        q = np.diag(K)
+        c = np.clip(K / np.sqrt(np.outer(q, q)), -1, 1)
+        k, kdot = relu_kernel(q[:, None], q[None, :], c)
+        K_new = 2.0 * k + 0.1
+        T = K_new + 2.0 * kdot * T
+        K = K_new
+    assert np.allclose(out["nngp"], K, rtol=1e-10) and np.allclose(out["ntk"], T, rtol=1e-8)
+
+
+def test_kernel_bad_csv_is_one_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,a\n")
+    argv = ["kernel", "--phi", "tanh", "--sigma-w2", "1", "--sigma-b2", "0", "--depth", "2", "--inputs", str(bad)]
+    proc = subprocess.run([sys.executable, "-m", "sigprop.cli", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("sigprop: error:") and "Traceback" not in proc.stderr
