@@ -92,13 +92,13 @@ def _newton(step_fn, start, done, tol=1e-14):
     return jax.lax.while_loop(cond, step, (start, done, 0))[0]
 
 
-def _dropout_c_star(kernel, coeffs, sigma_w2, sigma_b2, q, done):
+def _dropout_c_star(kernel, coeffs, sigma_w2, sigma_b2, q, done, start=None):
     """Root of C(c) = c for ρ < 1: Newton from the left (C − c is convex, C(1) < 1)."""
-    if coeffs.shape[0]:
+    if start is None and coeffs.shape[0]:
         nodes, powers = _bracket_powers(coeffs.shape[0])
         h = (sigma_w2[:, None] * ((coeffs * coeffs).T @ powers) + sigma_b2[:, None]) / q[:, None] - nodes
         start = _last_node_where(h, positive=True)[0]
-    else:
+    elif start is None:
         start = jnp.zeros_like(q)
 
     def step(c):
@@ -142,35 +142,41 @@ def _chaotic_c_star_smooth(coeffs, sigma_w2, q, done):
     return _newton(step, jnp.where(done, 1.0, start), done)
 
 
-def _chaotic_c_star_kinked(phi, quad, sigma_w2, q, done):
-    """Root of S(c) = 1 for kinked φ: Newton safeguarded by the bracket [lo, hi] ∋ c*."""
+def _chaotic_c_star_kinked(phi, quad, sigma_w2, q, done, start=None):
+    """Root of S(c) = 1 for kinked φ: Newton safeguarded by a bracket [lo, hi] ∋ c*.
+
+    S is convex and increasing, so a Newton step from the right end of the bracket stays inside
+    it and converges monotonically; when the step from the current point leaves the bracket
+    (from the left it overshoots), the step from the right end is taken instead, and only if
+    that is unavailable, bisection.
+    """
     from sigprop.expectations import secant_slope_polar
 
     def step(state):
-        c, lo, hi, conv_old, it = state
+        c, lo, hi, s_hi, ds_hi, conv_old, it = state
         gap, Kc = secant_slope_polar(phi, quad, q, c)
         S, dC = sigma_w2 * gap / q, sigma_w2 * Kc
-        lo = jnp.where(S < 1.0, c, lo)
-        hi = jnp.where(S >= 1.0, c, hi)
         dS = (S - dC) / jnp.maximum(1.0 - c, 1e-300)
+        right = S >= 1.0
+        lo = jnp.where(right, lo, c)
+        hi = jnp.where(right, c, hi)
+        s_hi = jnp.where(right, S, s_hi)
+        ds_hi = jnp.where(right, dS, ds_hi)
         newton = c - (S - 1.0) / jnp.where(dS > 0, dS, 1.0)
+        from_hi = hi - (s_hi - 1.0) / jnp.where(ds_hi > 0, ds_hi, 1.0)
         inside = (newton > lo) & (newton < hi) & (dS > 0)
-        c_new = jnp.where(inside, newton, 0.5 * (lo + hi))
+        hi_ok = (hi < 1.0) & (ds_hi > 0) & (from_hi > lo) & (from_hi < hi)
+        c_new = jnp.where(inside, newton, jnp.where(hi_ok, from_hi, 0.5 * (lo + hi)))
         conv = (jnp.abs(c_new - c) <= 1e-14) | (hi - lo <= 1e-15)
         keep = conv_old
-        return (
-            jnp.where(keep, c, c_new),
-            lo,
-            hi,
-            keep | conv,
-            it + 1,
-        )
+        return (jnp.where(keep, c, c_new), lo, hi, s_hi, ds_hi, keep | conv, it + 1)
 
     def cond(state):
-        return jnp.any(~state[3]) & (state[4] < MAX_NEWTON)
+        return jnp.any(~state[5]) & (state[6] < MAX_NEWTON)
 
-    zeros = jnp.zeros_like(q)
-    init = (jnp.where(done, 1.0, 0.5 * jnp.ones_like(q)), zeros, jnp.ones_like(q), done, 0)
+    ones, zeros = jnp.ones_like(q), jnp.zeros_like(q)
+    c0 = 0.5 * ones if start is None else start
+    init = (jnp.where(done, 1.0, c0), zeros, ones, ones, zeros, done, 0)
     return jax.lax.while_loop(cond, step, init)[0]
 
 
@@ -194,13 +200,23 @@ def solve_c_star(phi, quad, sigma_w2, sigma_b2, rho, q_star, chi_1, F):
         coeffs = moments(phi, quad, q, coeffs=True).coeffs
         kernel = correlation_kernel(phi, quad, q, coeffs)
 
+        # kinked φ: converge with the cheap rule, then polish with the full one (few iterations)
+        rough_quad = quad.coarse()
+
         def with_dropout(_):
-            return _dropout_c_star(kernel, coeffs, sigma_w2, b_eff, q, jnp.zeros_like(ordered))
+            none = jnp.zeros_like(ordered)
+            if coeffs.shape[0]:
+                return _dropout_c_star(kernel, coeffs, sigma_w2, b_eff, q, none)
+            rough_kernel = correlation_kernel(phi, rough_quad, q, coeffs)
+            rough = _dropout_c_star(rough_kernel, coeffs, sigma_w2, b_eff, q, none)
+            start = jnp.clip(rough - 1e-3, 0.0, 1.0)  # Newton climbs from the left
+            return _dropout_c_star(kernel, coeffs, sigma_w2, b_eff, q, none, start=start)
 
         def without_dropout(_):
             if coeffs.shape[0]:
                 return _chaotic_c_star_smooth(coeffs, sigma_w2, q, ordered)
-            return _chaotic_c_star_kinked(phi, quad, sigma_w2, q, ordered)
+            rough = _chaotic_c_star_kinked(phi, rough_quad, sigma_w2, q, ordered)
+            return _chaotic_c_star_kinked(phi, quad, sigma_w2, q, ordered, start=rough)
 
         c = jax.lax.cond(rho < 1.0, with_dropout, without_dropout, None)
         c = jnp.where(ordered, 1.0, c)

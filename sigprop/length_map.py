@@ -62,7 +62,8 @@ def divergence_status(phi: Nonlinearity, sigma_w2, sigma_b2, rho):
 def _newton_q(phi, quad, a, sigma_b2, q_init, done, rtol):
     """Safeguarded Newton iteration for V(q) = q; ``done`` points are left alone.
 
-    Stops when the step is below ``rtol``·q (+1e-280 absolute, for q* → 0), or, once the steps
+    Stops when the step is below ``rtol``·q (+1e-280 absolute, for q* → 0, + the rounding floor of
+    g/g'), or, once the steps
     shrink quadratically (Δ_k ≤ Δ_{k−1}/100), when the error of the new iterate predicted from
     the last two steps, e_{k+1} ≈ Δ_k³/Δ_{k−1}², is below ``rtol``·q: that saves the confirming
     iteration without trusting a small step near a double root, where convergence is linear.
@@ -80,9 +81,12 @@ def _newton_q(phi, quad, a, sigma_b2, q_init, done, rtol):
         q_new = jnp.where(ok, newton, plain)
         q_new = jnp.where(jnp.isfinite(q_new), jnp.maximum(q_new, 0.0), jnp.inf)
         delta = jnp.abs(q_new - q)
+        # g = aF + σ_b² − q is known only to ~ε·(aF + σ_b² + q); a step below that over |g'| is
+        # rounding noise (it matters near double roots, e.g. σ_b² = 0 just above criticality)
+        noise = 8.0 * jnp.finfo(q.dtype).eps * (a * m.F + sigma_b2 + q) / jnp.maximum(-gp, 1e-300)
         predicted = jnp.where(ok & (last > 0.0), delta**3 / jnp.maximum(last, 1e-300) ** 2, jnp.inf)
         conv = (
-            (delta <= rtol * q_new + 1e-280)
+            (delta <= rtol * q_new + 1e-280 + jnp.where(ok, noise, 0.0))
             | (ok & (delta <= 0.01 * last) & (predicted <= rtol * q_new))
             | ~jnp.isfinite(q_new)
             | (q_new > 1e300)

@@ -158,15 +158,15 @@ def polar_rule(kinks: tuple[float, ...], sqrt_qa, sqrt_qb, c, m_angle: int, m_ra
     ends = jnp.broadcast_to(jnp.array([[0.0], [two_pi]]), (2, n))
     nonzero = [k for k in kinks if k != 0.0]
     crossings = []
-    for ki in nonzero:
-        for kj in nonzero:
-            # kᵢ √qb cos(α − θ) = kⱼ √qa cos α  ⇔  tan α = (kⱼ√qa − kᵢ√qb cos θ)/(kᵢ√qb sin θ)
-            a0 = jnp.arctan2(kj * sqrt_qa - ki * sqrt_qb * c, ki * sqrt_qb * jnp.sin(theta))
-            crossings += [jnp.mod(a0, two_pi)[None], jnp.mod(a0 + math.pi, two_pi)[None]]
-    for k in nonzero:
+    # kᵢ √qb cos(α − θ) = kⱼ √qa cos α  ⇔  tan α = (r√qa − √qb cos θ)/(√qb sin θ), r = kⱼ/kᵢ;
+    # the break set {α₀, α₀ + π} depends only on r, so each distinct ratio is used once
+    for r in sorted({kj / ki for ki in nonzero for kj in nonzero}):
+        a0 = jnp.arctan2(r * sqrt_qa - sqrt_qb * c, sqrt_qb * jnp.sin(theta))
+        crossings += [jnp.mod(a0, two_pi)[None], jnp.mod(a0 + math.pi, two_pi)[None]]
+    for k in sorted({abs(k) for k in nonzero}):
         # where a kink radius reaches the truncation radius (the clip there is not smooth)
         for sq, shift in ((sqrt_qa, 0.0), (sqrt_qb, theta)):
-            a0 = jnp.arccos(jnp.clip(abs(k) / (sq * TRUNCATION), 0.0, 1.0))
+            a0 = jnp.arccos(jnp.clip(k / (sq * TRUNCATION), 0.0, 1.0))
             for base in (a0, -a0, math.pi - a0, math.pi + a0):
                 crossings.append(jnp.mod(base + shift, two_pi)[None])
     a_breaks = jnp.sort(jnp.concatenate([ends, sign_changes, *crossings]), axis=0)

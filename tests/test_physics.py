@@ -223,3 +223,13 @@ def test_kink_on_a_panel_edge_is_not_a_nan():
 def test_absurd_variances_are_rejected(sw2, sb2):
     with pytest.raises(sp.InvalidParameterError, match="at most"):
         sp.point("tanh", sw2, sb2)
+
+
+def test_near_critical_strip_at_zero_bias_always_converges():
+    """σ_b² = 0 just above χ₁ = 1: q* is small next to the unstable root q = 0 and g/g' is
+    rounding-limited; every cell still converges (regression: 3 cells of a 1000² grid did not)."""
+    w = np.linspace(0.9, 1.1, 401)
+    d = sp.phase_diagram("tanh", w, [0.0, 1e-12, 1e-6])
+    assert np.all(d.status == 0)
+    r = sp.point("tanh", 1.0045045045045045, 0.0)
+    assert r.q_star == pytest.approx(0.0022564611748357, rel=1e-10) and r.phase == "chaotic"
