@@ -21,6 +21,7 @@ from sigprop.errors import (
     UnknownNonlinearityError,
 )
 from sigprop.expression import ExpressionError
+from sigprop.finite_width import fourth_cumulant, relu_fourth_cumulant, relu_log_norm_moments
 from sigprop.gp import gp_posterior, ntk_regression_mean, prior_samples
 from sigprop.kernels import Kernels, circle_kernels, kernels, segment_kernels
 from sigprop.maps import correlation_map, length_map
@@ -28,6 +29,7 @@ from sigprop.nonlinearities import NAMES, Nonlinearity, nonlinearity
 from sigprop.phase_diagram import PhaseDiagram, phase_diagram
 from sigprop.point import PointResult, point
 from sigprop.quadrature import Quadrature
+from sigprop.simulation import SimulationResult, simulate
 from sigprop.trajectories import Trajectory, trajectories
 
 __version__ = "0.1.0"
@@ -45,12 +47,14 @@ __all__ = [
     "PointResult",
     "Quadrature",
     "SigpropError",
+    "SimulationResult",
     "Trajectory",
     "UnknownNonlinearityError",
     "circle_kernels",
     "correlation_map",
     "critical_line",
     "critical_point",
+    "fourth_cumulant",
     "gp_posterior",
     "kernels",
     "length_map",
@@ -59,6 +63,9 @@ __all__ = [
     "phase_diagram",
     "point",
     "prior_samples",
+    "relu_fourth_cumulant",
+    "relu_log_norm_moments",
     "segment_kernels",
+    "simulate",
     "trajectories",
 ]

@@ -3,6 +3,8 @@
     sigprop point    --phi NAME --sigma-w2 X --sigma-b2 Y [--dropout RHO] [--json]
     sigprop critical --phi NAME --sigma-b2 Y [--dropout RHO] [--json]
     sigprop phase    --phi NAME --sigma-w2 A:B:N --sigma-b2 A:B:N [--dropout RHO] --out FILE.npz
+    sigprop simulate --phi NAME --sigma-w2 X --sigma-b2 Y [--dropout RHO] --width N --depth L --seeds S
+                     [--engine gram|dense] [--json]
     sigprop kernel   --phi NAME --sigma-w2 X --sigma-b2 Y --depth L --inputs FILE.csv [--dropout RHO] [--json]
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
@@ -62,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--sigma-b2", type=_axis, required=True, metavar="A:B:N", help="σ_b² axis")
     s.add_argument("--dropout", type=float, default=1.0, help="keep-probability ρ in (0, 1]")
     s.add_argument("--out", required=True, help="output .npz file")
+
+    s = sub.add_parser("simulate", help="finite-width networks beside the mean-field q^l and c^l")
+    common(s, sigma_w2=True)
+    s.add_argument("--width", type=int, required=True, help="width N of every layer")
+    s.add_argument("--depth", type=int, required=True, help="number of layers L")
+    s.add_argument("--seeds", type=int, required=True, help="independent networks S")
+    s.add_argument("--engine", choices=("gram", "dense"), default="gram", help="exact Gram sampler or real weights")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
 
     s = sub.add_parser("kernel", help="NNGP and NTK of a deep network for the inputs in a CSV file")
     common(s, sigma_w2=True)
@@ -141,6 +151,36 @@ def _read_inputs(path: str):
     return X
 
 
+def _simulate(args: argparse.Namespace) -> str:
+    from sigprop.simulation import simulate
+
+    r = simulate(
+        args.phi,
+        args.sigma_w2,
+        args.sigma_b2,
+        args.width,
+        args.depth,
+        args.seeds,
+        dropout=args.dropout,
+        engine=args.engine,
+        q0=1.0,
+        c0=0.5,
+    )
+    d = r.to_dict()
+    if args.json:
+        return json.dumps(d, allow_nan=False)
+    lines = [
+        f"φ = {r.phi}, σ_w² = {r.sigma_w2:g}, σ_b² = {r.sigma_b2:g}, ρ = {r.dropout:g}, "
+        f"N = {r.width}, {r.seeds} seeds, {r.engine} engine; inputs q⁰ = 1, c⁰ = 0.5",
+        f"{'l':>4} {'q sim':>10} {'± se':>9} {'q theory':>10} {'c sim':>10} {'± se':>9} {'c theory':>10}",
+    ]
+    for layer, qm, qs, qt, cm, cs, ct in zip(
+        d["layers"], d["q_mean"], d["q_se"], d["q_theory"], d["c_mean"], d["c_se"], d["c_theory"], strict=True
+    ):
+        lines.append(f"{layer:>4} {qm[0]:>10.5f} {qs[0]:>9.2e} {qt[0]:>10.5f} {cm:>10.5f} {cs:>9.2e} {ct:>10.5f}")
+    return "\n".join(lines)
+
+
 def _kernel(args: argparse.Namespace) -> str:
     import numpy as np
 
@@ -160,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sigprop.errors import SigpropError
 
     try:
-        commands = {"point": _point, "critical": _critical, "phase": _phase, "kernel": _kernel}
+        commands = {"point": _point, "critical": _critical, "phase": _phase, "simulate": _simulate, "kernel": _kernel}
         out = commands[args.command](args)
     except (SigpropError, OSError) as err:
         print(f"sigprop: error: {err}", file=sys.stderr)

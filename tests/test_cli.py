@@ -129,3 +129,30 @@ def test_kernel_bad_csv_is_one_line(tmp_path):
     argv = ["kernel", "--phi", "tanh", "--sigma-w2", "1", "--sigma-b2", "0", "--depth", "2", "--inputs", str(bad)]
     proc = subprocess.run([sys.executable, "-m", "sigprop.cli", *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("sigprop: error:") and "Traceback" not in proc.stderr
+
+
+def test_simulate_json_reports_simulation_and_theory(capsys):
+    """`sigprop simulate --json`: the issue's keys, per layer, with the theory beside the simulation."""
+    argv = [
+        "simulate",
+        "--phi",
+        "tanh",
+        "--sigma-w2",
+        "2.5",
+        "--sigma-b2",
+        "0.1",
+        "--width",
+        "512",
+        "--depth",
+        "5",
+        "--seeds",
+        "16",
+        "--json",
+    ]
+    out = run_json(capsys, argv)
+    for key in ("layers", "q_mean", "q_se", "c_mean", "c_se", "q_theory", "c_theory"):
+        assert key in out
+    assert out["layers"] == list(range(6)) and len(out["c_theory"]) == 6
+    assert out["c_mean"][0] == pytest.approx(0.5, abs=1e-12) and out["q_mean"][0][0] == pytest.approx(1.0)
+    t = sp.trajectories("tanh", 2.5, 0.1, depth=5, q0=1.0, c0=0.5)
+    assert np.allclose(out["c_theory"], t.c, rtol=1e-10)
