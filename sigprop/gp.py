@@ -23,6 +23,7 @@ import numpy as np
 import scipy.linalg
 
 from sigprop.errors import InvalidParameterError
+from sigprop.point import check_int
 
 JITTERS = (0.0, 1e-12, 1e-10, 1e-8, 1e-6)
 """Diagonal jitters tried in turn, relative to the mean diagonal. 1e-12 already lifts a rank-one
@@ -163,12 +164,6 @@ def _square(K, name: str) -> np.ndarray:
     return K
 
 
-def _count(n, name: str) -> int:
-    if isinstance(n, bool) or not (isinstance(n, int | np.integer) and n >= 0):
-        raise InvalidParameterError(f"{name} must be a non-negative integer, got {n!r}")
-    return int(n)
-
-
 def _nonnegative(x, name: str) -> float:
     try:
         x = float(x)
@@ -209,7 +204,7 @@ def prior_samples(K, n_samples: int, seed=0) -> PriorSamples:
     ('cholesky', True)
     """
     K = _square(K, "K")
-    n_samples = _count(n_samples, "n_samples")
+    n_samples = check_int(n_samples, "n_samples", 0)
     f = _factor(K)
     z = _normal(seed, (K.shape[0], n_samples))
     return PriorSamples((f.root() @ z).T, f.jitter, f.method, f.clipped)
@@ -236,7 +231,7 @@ def circulant_prior_samples(row, n_samples: int, seed=0) -> PriorSamples:
         raise InvalidParameterError("row must be an array of numbers") from None
     if row.ndim != 1 or row.size == 0 or not np.all(np.isfinite(row)):
         raise InvalidParameterError(f"row must be a finite non-empty 1-D array, got shape {row.shape}")
-    n_samples = _count(n_samples, "n_samples")
+    n_samples = check_int(n_samples, "n_samples", 0)
     n = row.size
     row = 0.5 * (row + np.roll(row[::-1], 1))
     lam = np.fft.rfft(row).real
@@ -281,7 +276,7 @@ def gp_posterior(K_train, K_cross, K_test, y, noise: float = 0.0, *, n_samples: 
     K_test_diag = np.diag(K_test) if full else K_test[0]
     y = _targets(y, n)
     noise = _nonnegative(noise, "noise")
-    n_samples = _count(n_samples, "n_samples")
+    n_samples = check_int(n_samples, "n_samples", 0)
     if n_samples and not full:
         raise InvalidParameterError("posterior samples need the full K_test matrix (m × m), not its diagonal")
 

@@ -47,7 +47,7 @@ from sigprop import quadrature as qd
 from sigprop.errors import InvalidParameterError, LengthMapDivergesError
 from sigprop.expectations import Q_TINY, bivariate_polar, mehler, moments
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
-from sigprop.point import accurate_q_limit, validate
+from sigprop.point import accurate_q_limit, check_int, validate
 from sigprop.trajectories import MAX_DEPTH
 
 NODE_BUDGET = 1 << 20
@@ -250,13 +250,6 @@ def _compiled_circle(phi: Nonlinearity, quad: qd.Quadrature, depth: int):
     return jax.jit(run)
 
 
-def _check_int(value, name: str, lo: int, hi: int) -> int:
-    """``value`` as an int in [lo, hi] (bools and floats are refused)."""
-    if isinstance(value, bool) or not (isinstance(value, int | np.integer) and lo <= value <= hi):
-        raise InvalidParameterError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
-    return int(value)
-
-
 def _check_inputs(X, name: str) -> np.ndarray:
     try:
         X = np.asarray(X, dtype=np.float64)
@@ -334,7 +327,7 @@ def kernels(
     """
     phi = nonlinearity(phi)
     sw2, sb2, rho = validate(sigma_w2, sigma_b2, dropout)
-    depth = _check_int(depth, "depth", 0, MAX_DEPTH)
+    depth = check_int(depth, "depth", 0, MAX_DEPTH)
     X = _check_inputs(X, "X")
     if X2 is None:
         nngp, ntk, q_max = _compiled_symmetric(phi, quadrature, depth)(X, sw2, sb2, rho)
@@ -381,8 +374,8 @@ def circle_kernels(
     """
     phi = nonlinearity(phi)
     sw2, sb2, rho = validate(sigma_w2, sigma_b2, dropout)
-    depth = _check_int(depth, "depth", 0, MAX_DEPTH)
-    n = _check_int(n_points, "n_points", 1, MAX_POINTS)
+    depth = check_int(depth, "depth", 0, MAX_DEPTH)
+    n = check_int(n_points, "n_points", 1, MAX_POINTS)
     if not (isinstance(radius, int | float | np.floating) and math.isfinite(radius) and radius > 0):
         raise InvalidParameterError(f"radius must be a positive finite number, got {radius!r}")
     k = np.arange(1, n // 2 + 1)
@@ -418,7 +411,7 @@ def segment_kernels(
     x_a, x_b = _check_inputs(np.atleast_2d(x_a), "x_a")[0], _check_inputs(np.atleast_2d(x_b), "x_b")[0]
     if x_a.shape != x_b.shape:
         raise InvalidParameterError(f"x_a and x_b must have the same length, got {x_a.size} and {x_b.size}")
-    n = _check_int(n_points, "n_points", 2, MAX_POINTS)
+    n = check_int(n_points, "n_points", 2, MAX_POINTS)
     t = np.linspace(0.0, 1.0, n)
     X = (1.0 - t)[:, None] * x_a + t[:, None] * x_b
     k = kernels(phi, X, depth, sigma_w2, sigma_b2, dropout, quadrature=quadrature)

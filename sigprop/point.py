@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import jax
@@ -119,6 +120,15 @@ def validate(sigma_w2: float, sigma_b2: float, dropout: float) -> tuple[float, f
     if not (math.isfinite(rho) and 0.0 < rho <= 1.0):
         raise InvalidParameterError(f"dropout keep-probability ρ must be in (0, 1], got {dropout}")
     return sw2, sb2, rho
+
+
+def check_int(value, name: str, lo: int, hi: int | None = None) -> int:
+    """``value`` as an int in [lo, hi] (hi = None: no upper bound); bools and floats are refused."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not ok or value < lo or (hi is not None and value > hi):
+        bound = f"in [{lo}, {hi}]" if hi is not None else f"≥ {lo}"
+        raise InvalidParameterError(f"{name} must be an integer {bound}, got {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)

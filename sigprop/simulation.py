@@ -43,7 +43,7 @@ from sigprop import quadrature as qd
 from sigprop.errors import InvalidParameterError
 from sigprop.expectations import moments
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
-from sigprop.point import validate
+from sigprop.point import check_int, validate
 from sigprop.trajectories import _compiled as _compiled_trajectories
 
 ENGINES = ("gram", "dense")
@@ -452,12 +452,6 @@ class SimulationResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _count(value, name: str, high: int, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= int(value) <= high:
-        raise InvalidParameterError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return int(value)
-
-
 def _given_inputs(inputs, engine: str) -> np.ndarray:
     """Validate user inputs (m × N₀, rows are inputs); return them as columns (N₀ × m)."""
     try:
@@ -468,8 +462,8 @@ def _given_inputs(inputs, engine: str) -> np.ndarray:
         x = x[None, :]
     if x.ndim != 2 or x.size == 0 or not np.all(np.isfinite(x)):
         raise InvalidParameterError("inputs must be a finite 2-D array of shape (n_inputs, input_width)")
-    _count(x.shape[0], "the number of inputs", MAX_INPUTS)
-    _count(x.shape[1], "the input width", MAX_WIDTH[engine])
+    check_int(x.shape[0], "the number of inputs", 1, MAX_INPUTS)
+    check_int(x.shape[1], "the input width", 1, MAX_WIDTH[engine])
     if np.any(np.sum(x * x, axis=1) == 0.0):
         raise InvalidParameterError("every input must be non-zero (q⁰ > 0)")
     return x.T
@@ -477,7 +471,7 @@ def _given_inputs(inputs, engine: str) -> np.ndarray:
 
 def _target_gram(q0, c0, n_inputs, width: int) -> np.ndarray:
     """K⁰ = q⁰ [(1 − c⁰) I + c⁰ 11ᵀ], checked to be a valid (PSD) Gram matrix."""
-    m = _count(n_inputs, "n_inputs", MAX_INPUTS)
+    m = check_int(n_inputs, "n_inputs", 1, MAX_INPUTS)
     try:
         q0, c0 = float(q0), float(c0)
     except (TypeError, ValueError):
@@ -558,9 +552,9 @@ def simulate(
     sw2, sb2, rho = validate(sigma_w2, sigma_b2, dropout)
     if engine not in ENGINES:
         raise InvalidParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    width = _count(width, "width", MAX_WIDTH[engine])
-    depth = _count(depth, "depth", MAX_DEPTH)
-    seeds = _count(seeds, "seeds", MAX_SEEDS)
+    width = check_int(width, "width", 1, MAX_WIDTH[engine])
+    depth = check_int(depth, "depth", 1, MAX_DEPTH)
+    seeds = check_int(seeds, "seeds", 1, MAX_SEEDS)
     key = _key(seed)
     generate = inputs is None
     if generate:
