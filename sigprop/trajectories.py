@@ -20,9 +20,9 @@ import numpy as np
 
 from sigprop import quadrature as qd
 from sigprop.errors import InvalidParameterError
-from sigprop.expectations import Q_TINY, bivariate, moments
+from sigprop.expectations import Q_TINY, bivariate_polar, mehler, moments
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
-from sigprop.point import validate
+from sigprop.point import check_int, validate
 
 MAX_DEPTH = 100_000
 
@@ -43,11 +43,14 @@ class Trajectory:
 
 def layer_step(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho, qa, qb, c):
     """One layer of the maps for arrays (N,): returns (q_a', q_b', c')."""
-    fa = moments(phi, quad, qa).F
-    fb = moments(phi, quad, qb).F
-    K, _ = bivariate(phi, quad, qa, qb, c)
-    qa_new = sigma_w2 / rho * fa + sigma_b2
-    qb_new = sigma_w2 / rho * fb + sigma_b2
+    ma = moments(phi, quad, qa, coeffs=True)  # one pass per variance: E[φ²] and, for smooth φ,
+    mb = moments(phi, quad, qb, coeffs=True)  # the Mehler coefficients the correlation needs
+    if phi.is_smooth:
+        K, _ = mehler(ma.coeffs, mb.coeffs, qa, qb, c)
+    else:
+        K, _ = bivariate_polar(phi, quad, qa, qb, c)
+    qa_new = sigma_w2 / rho * ma.F + sigma_b2
+    qb_new = sigma_w2 / rho * mb.F + sigma_b2
     denom = jnp.sqrt(jnp.maximum(qa_new, Q_TINY) * jnp.maximum(qb_new, Q_TINY))
     c_new = jnp.clip((sigma_w2 * K + sigma_b2) / denom, -1.0, 1.0)
     return qa_new, qb_new, c_new
@@ -87,8 +90,7 @@ def trajectories(
     """
     phi = nonlinearity(phi)
     sw2, sb2, rho = validate(sigma_w2, sigma_b2, dropout)
-    if not (isinstance(depth, int | np.integer) and 0 <= depth <= MAX_DEPTH):
-        raise InvalidParameterError(f"depth must be an integer in [0, {MAX_DEPTH}], got {depth!r}")
+    depth = check_int(depth, "depth", 0, MAX_DEPTH)
     qb0 = q0 if q0_b is None else q0_b
     if not (np.isfinite(q0) and np.isfinite(qb0) and q0 >= 0 and qb0 >= 0):
         raise InvalidParameterError("q⁰ must be finite and non-negative")
