@@ -78,7 +78,28 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--depth", type=int, required=True, help="number of hidden layers L ≥ 0")
     s.add_argument("--inputs", required=True, help="CSV file, one input per row (n × d)")
     s.add_argument("--json", action="store_true", help="print one JSON object with keys nngp and ntk")
+
+    s = sub.add_parser("serve", help="start the dashboard (needs the app/ package and Panel)")
+    s.add_argument("--port", type=int, default=5006, help="port (default 5006)")
+    s.add_argument("--show", action="store_true", help="open the page in a browser")
+    s.add_argument("--address", default="localhost", help="interface to listen on (default localhost)")
+    s.add_argument("--num-procs", type=int, default=1, help="worker processes sharing the port (large classes)")
+    s.add_argument("--no-warm", action="store_true", help="skip compiling the default views before serving")
     return p
+
+
+def _serve(args: argparse.Namespace) -> str:
+    """Start the dashboard (blocks); the UI lives in the separate ``app`` package."""
+    from sigprop.point import check_int
+
+    port = check_int(args.port, "port", 1, 65535)
+    procs = check_int(args.num_procs, "num-procs", 1, 64)
+    try:
+        from app.server import serve
+    except ImportError as err:
+        raise OSError(f"the dashboard needs the app package and Panel ({err}); install with pip install -e .") from err
+    serve(port=port, show=args.show, num_procs=procs, address=args.address, warm=not args.no_warm)
+    return ""
 
 
 def _fmt(x: float) -> str:
@@ -200,12 +221,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sigprop.errors import SigpropError
 
     try:
-        commands = {"point": _point, "critical": _critical, "phase": _phase, "simulate": _simulate, "kernel": _kernel}
+        commands = {"point": _point, "critical": _critical, "phase": _phase, "simulate": _simulate, "kernel": _kernel,
+                    "serve": _serve}
         out = commands[args.command](args)
     except (SigpropError, OSError) as err:
         print(f"sigprop: error: {err}", file=sys.stderr)
         return 2
-    print(out)
+    if out:
+        print(out)
     return 0
 
 

@@ -1,0 +1,418 @@
+"""The Panel page: sidebar controls, the five views, teaching text, URL state and exports.
+
+:class:`Explorer` holds one session's state (a ``param.Parameterized``) and the numbers every
+view shows; it recomputes them when a parameter changes and keeps the last good state when an
+input is bad, showing the error instead. :func:`create_app` lays the page out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+from bokeh.events import Tap
+from bokeh.models import ColumnDataSource
+
+from app import compute, export, plots, teaching
+from app.compute import MAX_DEPTH, MAX_SEEDS, MAX_WIDTH, QUANTITIES, Settings
+from sigprop.errors import SigpropError
+from sigprop.nonlinearities import NAMES
+
+URL_KEYS = {
+    "phi": "phi", "expression": "expr", "sigma_w2": "sw2", "sigma_b2": "sb2", "dropout": "rho",
+    "depth": "depth", "width": "width", "seeds": "seeds", "c0": "c0", "quantity": "view",
+}
+"""Explorer parameter → URL query key: the URL carries the whole state."""
+
+CAPS = {
+    "depth": (1, MAX_DEPTH, "deeper plots stop being readable and cost everyone on the server time"),
+    "width": (2, MAX_WIDTH, "wider simulated networks slow the shared server for everyone"),
+    "seeds": (2, MAX_SEEDS, "more seeds slow the shared server for everyone"),
+}
+
+
+class Explorer(param.Parameterized):
+    """One session's state, and the numbers the views draw (recomputed on every change)."""
+
+    phi = param.Selector(default="tanh", objects=list(NAMES), doc="nonlinearity from the registry")
+    expression = param.String(default="", doc="custom nonlinearity in x (overrides phi when given)")
+    sigma_w2 = param.Number(default=1.76, bounds=(1e-8, 1e8), doc="weight variance σ_w²")
+    sigma_b2 = param.Number(default=0.05, bounds=(0.0, 1e8), doc="bias variance σ_b²")
+    dropout = param.Number(default=1.0, bounds=(0.01, 1.0), doc="dropout keep-probability ρ")
+    depth = param.Integer(default=50, bounds=(1, None))
+    width = param.Integer(default=1024, bounds=(1, None))
+    seeds = param.Integer(default=16, bounds=(1, None))
+    c0 = param.Number(default=0.5, bounds=(-1.0, 1.0), doc="input correlation c⁰")
+    quantity = param.Selector(default="chi_1", objects=list(QUANTITIES))
+    auto_simulate = param.Boolean(default=True, doc="rerun the simulation on every change when it is cheap")
+
+    error = param.String(default="", doc="why the last input was refused (the views keep the last good state)")
+    message = param.String(default="", doc="a cap that was applied, and why")
+    theory_version = param.Integer(default=0)
+    phase_version = param.Integer(default=0)
+    sim_version = param.Integer(default=0)
+    running = param.Boolean(default=False)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.theory: dict = {}
+        self.sim: dict | None = None
+        self.sim_settings: Settings | None = None
+        self.diagram = None
+        self.curve = (np.array([]), np.array([]))
+        self.train_theta: list[float] = []
+        self.train_y: list[float] = []
+        self.good = Settings()
+        self.update_theory()
+        self.update_phase()
+
+    # ---- state -------------------------------------------------------------------------------
+
+    def settings(self) -> Settings:
+        return Settings(phi=self.phi, expression=self.expression, sigma_w2=float(self.sigma_w2),
+                        sigma_b2=float(self.sigma_b2), dropout=float(self.dropout), depth=int(self.depth),
+                        width=int(self.width), seeds=int(self.seeds), c0=float(self.c0), quantity=self.quantity)
+
+    @param.depends("depth", "width", "seeds", watch=True, on_init=True)
+    def _apply_caps(self):
+        notes = []
+        for name, (lo, hi, why) in CAPS.items():
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                capped = min(max(value, lo), hi)
+                notes.append(f"{name} {value} is outside [{lo}, {hi}] and was set to {capped}: {why}.")
+                setattr(self, name, capped)
+        if notes:
+            self.message = " ".join(notes)
+
+    # ---- computations ------------------------------------------------------------------------
+
+    @param.depends("phi", "expression", "sigma_w2", "sigma_b2", "dropout", "depth", "c0", watch=True)
+    def update_theory(self):
+        """Readout, trajectories, iterated maps and function space for the current point."""
+        s = self.settings()
+        try:
+            compute.check_settings(s)
+            ro = compute.readout(s)
+            data = dict(readout=ro, trajectory=compute.trajectory(s), maps=compute.iterated_maps(s, ro["q_star"]),
+                        functions=compute.function_space(s, self.train_theta, self.train_y))
+        except SigpropError as err:
+            self.error = str(err)
+            return
+        self.theory, self.good, self.error = data, s, ""
+        self.theory_version += 1
+        self._maybe_simulate()
+
+    @param.depends("phi", "expression", "dropout", "quantity", watch=True)
+    def update_phase(self):
+        s = self.settings()
+        try:
+            compute.check_settings(s)
+            self.diagram = compute.phase(s.nonlinearity, s.dropout)
+            self.curve = compute.critical_curve(s.nonlinearity, s.dropout)
+        except SigpropError as err:
+            self.error = str(err)
+            return
+        self.phase_version += 1
+
+    def update_functions(self):
+        try:
+            self.theory["functions"] = compute.function_space(self.good, self.train_theta, self.train_y)
+        except SigpropError as err:
+            self.error = str(err)
+            return
+        self.theory_version += 1
+
+    def simulation_is_cheap(self) -> bool:
+        return compute.simulation_work(self.settings()) <= compute.AUTO_SIM_WORK
+
+    @param.depends("width", "seeds", "auto_simulate", watch=True)
+    def _maybe_simulate(self):
+        if self.auto_simulate and self.simulation_is_cheap() and not self.error:
+            self.run_simulation()
+        elif self.sim_settings != self.good:
+            self.sim = None
+            self.sim_version += 1
+
+    def run_simulation(self):
+        """Finite-width networks at the current point (synchronous)."""
+        s = self.good.replace(width=int(self.width), seeds=int(self.seeds))
+        if compute.simulation_work(s) > compute.MAX_SIM_WORK:
+            self.message = (f"width × depth × seeds = {compute.simulation_work(s):,} exceeds "
+                            f"{compute.MAX_SIM_WORK:,}: lower one of them (the server is shared)")
+            return
+        try:
+            self.sim = compute.simulation(s)
+        except SigpropError as err:
+            self.error = str(err)
+            return
+        self.sim_settings = s
+        self.sim_version += 1
+
+    async def run_simulation_async(self, *_):
+        """The Run button: show the progress indicator, simulate off the event loop, then draw."""
+        self.running = True
+        await asyncio.sleep(0.05)
+        s = self.good.replace(width=int(self.width), seeds=int(self.seeds))
+        try:
+            if compute.simulation_work(s) > compute.MAX_SIM_WORK:
+                self.run_simulation()  # sets the message
+            else:
+                self.sim = await asyncio.get_running_loop().run_in_executor(None, compute.simulation, s)
+                self.sim_settings = s
+                self.sim_version += 1
+        except SigpropError as err:
+            self.error = str(err)
+        finally:
+            self.running = False
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    def apply_preset(self, name: str):
+        self.param.update(**compute.PRESETS[name])
+
+    def snap_to_critical(self, *_):
+        w, how = compute.critical_sigma_w2(self.good.nonlinearity, float(self.sigma_b2), float(self.dropout))
+        if math.isfinite(w):
+            self.sigma_w2 = w
+            self.message = f"σ_w² set to {w:.10g} ({how})"
+        else:
+            self.message = f"no critical σ_w² at σ_b² = {self.sigma_b2:g}: {how}"
+
+    def move_to(self, sigma_w2: float, sigma_b2: float):
+        """A click on the phase diagram (clipped to the window)."""
+        w = min(max(float(sigma_w2), compute.SIGMA_W2_RANGE[0]), compute.SIGMA_W2_RANGE[1])
+        b = min(max(float(sigma_b2), compute.SIGMA_B2_RANGE[0]), compute.SIGMA_B2_RANGE[1])
+        self.param.update(sigma_w2=round(w, 4), sigma_b2=round(b, 4))
+
+    def add_training_point(self, theta: float, y: float):
+        self.train_theta.append(float(theta) % (2 * np.pi))
+        self.train_y.append(float(y))
+        self.update_functions()
+
+    def clear_training_points(self, *_):
+        self.train_theta.clear()
+        self.train_y.clear()
+        self.update_functions()
+
+    # ---- exports -----------------------------------------------------------------------------
+
+    def export_bytes(self, view: str, fmt: str) -> bytes:
+        """The figure (png, svg) or data (csv) of a view, as shown now."""
+        t, s = self.theory, self.good
+        if view == "phase":
+            d = self.diagram
+            values = compute.phase_values(d, self.quantity)
+            if fmt == "csv":
+                W, B = np.meshgrid(d.sigma_w2, d.sigma_b2)
+                return export.to_csv({"sigma_w2": W, "sigma_b2": B, self.quantity: values})
+            fig = export.phase_figure(d.sigma_w2, d.sigma_b2, values, QUANTITIES[self.quantity], self.curve,
+                                      (s.sigma_w2, s.sigma_b2))
+        elif view in ("q", "c"):
+            tr, sim = t["trajectory"], self.sim
+            if fmt == "csv":
+                cols = {"layer": tr["layer"], f"{view}_theory": tr[view]}
+                if sim is not None and len(sim["layer"]) == len(tr["layer"]):
+                    cols.update({f"{view}_{k}": sim[f"{view}_{k}"] for k in ("mean", "se", "lo", "hi")})
+                return export.to_csv(cols)
+            fig = export.trajectory_figure(tr, sim, view)
+        elif view in ("cmap", "qmap"):
+            m = t["maps"]
+            name = "c" if view == "cmap" else "q"
+            x, fx, path = (m["c"], m["C"], m["c_path"]) if name == "c" else (m["q"], m["V"], m["q_path"])
+            if fmt == "csv":
+                return export.to_csv({name: x, f"map_{name}": fx})
+            title = "Correlation map C(c) at q*" if view == "cmap" else "Length map V(q)"
+            fig = export.cobweb_figure(x, fx, path, name, title)
+        elif view == "functions":
+            fs = t["functions"]
+            if fmt == "csv":
+                cols = {"theta": fs["theta"], **{f"prior_sample_{i}": f for i, f in enumerate(fs["samples"])}}
+                if "post_mean" in fs:
+                    cols.update(posterior_mean=fs["post_mean"], posterior_sd=fs["post_sd"])
+                return export.to_csv(cols)
+            fig = export.function_figure(fs, s.depth)
+        else:
+            raise ValueError(f"unknown view {view!r}")
+        return export.to_image(fig, fmt)
+
+
+# ---- views -----------------------------------------------------------------------------------
+
+
+def phase_view(ex: Explorer) -> pn.pane.HoloViews:
+    """Heatmap + critical line (HoloViews) + marker (Bokeh source); a click moves the point."""
+    source = ColumnDataSource(plots.marker_data(ex.sigma_w2, ex.sigma_b2))
+    ex.param.watch(lambda _: setattr(source, "data", plots.marker_data(ex.sigma_w2, ex.sigma_b2)),
+                   ["sigma_w2", "sigma_b2"])
+
+    def build():
+        d = ex.diagram
+        img = plots.phase_image(d.sigma_w2, d.sigma_b2, compute.phase_values(d, ex.quantity), ex.quantity)
+        tap = hv.streams.SingleTap(source=img)
+        tap.add_subscriber(lambda x, y: None if x is None or y is None else ex.move_to(x, y))
+        return (img * plots.critical_overlay(*ex.curve, ex.dropout)).opts(
+            hv.opts.Overlay(hooks=[plots.marker_hook(source)], legend_position="top_left"))
+
+    pane = pn.pane.HoloViews(build(), sizing_mode="fixed", name="phase-diagram")
+    ex.param.watch(lambda _: setattr(pane, "object", build()), "phase_version")
+    return pane
+
+
+def live_views(ex: Explorer) -> dict:
+    """The Bokeh views that follow every change, updated in place from the Explorer's numbers."""
+    views = {"q": plots.TrajectoryView("q"), "c": plots.TrajectoryView("c"),
+             "cmap": plots.CobwebView("Correlation map C(c) at q* (cobweb from c⁰)", "c", "C(c)"),
+             "qmap": plots.CobwebView("Length map V(q) (cobweb from q⁰ = 1)", "q", "V(q)"),
+             "functions": plots.FunctionView()}
+
+    def theory(*_):
+        t = ex.theory
+        for w in "qc":
+            views[w].update(t["trajectory"], ex.sim)
+        m = t["maps"]
+        views["cmap"].update(m["c"], m["C"], m["c_path"])
+        views["qmap"].update(m["q"], m["V"], m["q_path"])
+        views["functions"].update(t["functions"], ex.good.depth)
+
+    def simulation(*_):
+        for w in "qc":
+            views[w].update(ex.theory["trajectory"], ex.sim)
+
+    theory()
+    ex.param.watch(theory, "theory_version")
+    ex.param.watch(simulation, "sim_version")
+    views["functions"].figure.on_event(Tap, lambda e: ex.add_training_point(e.x, e.y))
+    return views
+
+
+def readout_html(ex: Explorer) -> str:
+    r = ex.theory["readout"]
+
+    def fmt(key, digits=6):
+        v = r.get(key)
+        return "∞" if v is None else f"{v:.{digits}g}"
+
+    rows = [("q*", "q_star"), ("c*", "c_star"), ("χ₁", "chi_1"), ("χ_c", "chi_c"), ("ξ_q", "xi_q"), ("ξ_c", "xi_c")]
+    cells = "".join(f'<tr><th>{label}</th><td id="ro-{key}">{fmt(key)}</td></tr>' for label, key in rows)
+    crit = r["critical_sigma_w2"]
+    crit_txt = f"{crit:.8g}" if math.isfinite(crit) else "none"
+    note = f'<p class="note">{r["note"]}</p>' if r.get("note") else ""
+    return (f'<div class="readout"><p id="ro-phase"><b>Phase:</b> {r["phase_text"]}</p>'
+            f'<table>{cells}<tr><th>critical σ_w²</th><td id="ro-critical">{crit_txt}</td></tr></table>'
+            f'<p class="where">at σ_w² = <span id="ro-sw2">{r["sigma_w2"]:.6g}</span>, '
+            f'σ_b² = <span id="ro-sb2">{r["sigma_b2"]:.6g}</span>, ρ = {r["dropout"]:g}, φ = {r["phi"]} '
+            f'(critical σ_w²: {r["critical_how"]})</p>{note}</div>')
+
+
+def downloads(ex: Explorer, view: str, stem: str) -> pn.Row:
+    def make(fmt):
+        return pn.widgets.FileDownload(callback=lambda: io.BytesIO(ex.export_bytes(view, fmt)),
+                                       filename=f"{stem}.{fmt}", label=fmt.upper(), button_type="light",
+                                       embed=False, width=70, height=32)
+
+    return pn.Row(*(make(f) for f in ("png", "svg", "csv")), margin=(0, 5))
+
+
+def teaching_card(text: str) -> pn.Card:
+    return pn.Card(pn.pane.Markdown(text, sizing_mode="stretch_width"), title="What am I looking at?",
+                   collapsed=True, sizing_mode="stretch_width", header_background="#eef2f8")
+
+
+# ---- the page ----------------------------------------------------------------------------------
+
+
+def sidebar(ex: Explorer) -> list:
+    phi = pn.widgets.Select.from_param(ex.param.phi, name="Nonlinearity φ")
+    expr = pn.widgets.TextInput.from_param(ex.param.expression, name="Custom φ(x) (e.g. tanh(x) + 0.1*x)",
+                                           placeholder="leave empty to use the list")
+    sliders = {}
+    for name, label, lo, hi, step in (("sigma_w2", "σ_w²", 0.05, 5.0, 0.01), ("sigma_b2", "σ_b²", 0.0, 0.5, 0.001),
+                                      ("dropout", "dropout keep-probability ρ", 0.5, 1.0, 0.01)):
+        fixed = {"sigma_w2": (1e-6, 1e8), "sigma_b2": (0.0, 1e8), "dropout": (0.01, 1.0)}[name]
+        w = pn.widgets.EditableFloatSlider(name=label, start=lo, end=hi, step=step, value=getattr(ex, name),
+                                           fixed_start=fixed[0], fixed_end=fixed[1], format="0[.]0000")
+        w.param.watch(lambda e, n=name: setattr(ex, n, e.new) if e.new is not None else None, "value_throttled")
+        ex.param.watch(lambda e, w=w: setattr(w, "value", e.new), name)
+        sliders[name] = w
+    ints = []
+    for name, label, lo, hi, step in (("depth", "depth L", 1, MAX_DEPTH, 1),
+                                      ("width", "width N (simulation)", 2, MAX_WIDTH, 2),
+                                      ("seeds", "seeds (simulation)", 2, MAX_SEEDS, 1)):
+        w = pn.widgets.EditableIntSlider(name=label, start=lo, end=hi, step=step, value=getattr(ex, name))
+        w.param.watch(lambda e, n=name: setattr(ex, n, e.new) if e.new is not None else None, "value_throttled")
+        ex.param.watch(lambda e, w=w: setattr(w, "value", e.new), name)
+        ints.append(w)
+    quantity = pn.widgets.Select.from_param(ex.param.quantity, name="Phase diagram shows",
+                                            options={v: k for k, v in QUANTITIES.items()})
+    preset = pn.widgets.Select(name="Presets", options=["(choose a preset)", *compute.PRESETS])
+
+    def on_preset(e):
+        if e.new in compute.PRESETS:
+            ex.apply_preset(e.new)
+            preset.value = "(choose a preset)"
+
+    preset.param.watch(on_preset, "value")
+    snap = pn.widgets.Button(name="Snap to critical σ_w²", button_type="primary")
+    snap.on_click(ex.snap_to_critical)
+    return [preset, phi, expr, sliders["sigma_w2"], sliders["sigma_b2"], snap, sliders["dropout"], *ints,
+            pn.widgets.Checkbox.from_param(ex.param.auto_simulate, name="simulate automatically when cheap"),
+            quantity]
+
+
+def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.template.BaseTemplate:
+    """The whole page for one session."""
+    ex = explorer or Explorer()
+    error = pn.pane.Alert(ex.param.error.rx(), alert_type="danger", visible=ex.param.error.rx().rx.bool(),
+                          sizing_mode="stretch_width", name="error")
+    message = pn.pane.Alert(ex.param.message.rx(), alert_type="info", visible=ex.param.message.rx().rx.bool(),
+                            sizing_mode="stretch_width")
+    readout = pn.pane.HTML(pn.bind(lambda _: readout_html(ex), ex.param.theory_version), name="readout",
+                           sizing_mode="stretch_width")
+    views = live_views(ex)
+    run = pn.widgets.Button(name="Run simulation", button_type="success", width=160)
+    run.on_click(ex.run_simulation_async)
+    spinner = pn.indicators.LoadingSpinner(value=True, size=25, visible=ex.param.running, name="simulating")
+    sim_note = pn.pane.Markdown(pn.bind(
+        lambda *_: ("" if ex.sim is not None else "*Simulation not shown: press Run (it reruns by itself when "
+                    f"width × depth × seeds ≤ {compute.AUTO_SIM_WORK:,}).*"),
+        ex.param.sim_version, ex.param.theory_version))
+    clear = pn.widgets.Button(name="Clear data", width=110)
+    clear.on_click(ex.clear_training_points)
+    phase_card = pn.Column(
+        "### Phase diagram", phase_view(ex), downloads(ex, "phase", "phase_diagram"),
+        pn.pane.Markdown("Grey cells: q* diverges there (no finite fixed point, e.g. ReLU with σ_w² > 2)."),
+        teaching_card(teaching.PHASE))
+    traj_card = pn.Column(
+        "### Depth trajectories", pn.Row(run, spinner, sim_note),
+        pn.Row(pn.Column(pn.pane.Bokeh(views["q"].figure), downloads(ex, "q", "q_trajectory")),
+               pn.Column(pn.pane.Bokeh(views["c"].figure), downloads(ex, "c", "c_trajectory"))),
+        teaching_card(teaching.TRAJECTORIES))
+    maps_card = pn.Column(
+        "### Iterated maps",
+        pn.Row(pn.Column(pn.pane.Bokeh(views["cmap"].figure), downloads(ex, "cmap", "correlation_map")),
+               pn.Column(pn.pane.Bokeh(views["qmap"].figure), downloads(ex, "qmap", "length_map"))),
+        teaching_card(teaching.MAPS))
+    fs_card = pn.Column(
+        "### Function space (NNGP)", pn.pane.Bokeh(views["functions"].figure),
+        pn.Row(downloads(ex, "functions", "nngp_functions"), clear), teaching_card(teaching.FUNCTIONS))
+    readout_card = pn.Column("### Readout", readout, teaching_card(teaching.READOUT), width=380)
+    main = pn.Column(
+        error, message,
+        pn.Row(phase_card, readout_card),
+        pn.Tabs(("Depth trajectories", traj_card), ("Iterated maps", maps_card), ("Function space", fs_card),
+                dynamic=False),
+    )
+    if sync_url and pn.state.location is not None:
+        pn.state.location.sync(ex, URL_KEYS)
+    template = pn.template.BootstrapTemplate(
+        title="sigprop: signal propagation in deep random networks", sidebar=sidebar(ex), main=[main],
+        sidebar_width=330, header_background="#1f4e9c")
+    template.explorer = ex
+    template.views = views
+    return template
