@@ -83,7 +83,8 @@ class Settings:
 
 
 PRESETS: dict[str, dict] = {
-    "Poole et al. tanh (σ_w²=2.5, σ_b²=0.3)": dict(phi="tanh", expression="", sigma_w2=2.5, sigma_b2=0.3, dropout=1.0),
+    "Poole et al. 2016 tanh (σ_w² = 4, σ_b² = 0.3)": dict(
+        phi="tanh", expression="", sigma_w2=4.0, sigma_b2=0.3, dropout=1.0),
     "ReLU at He initialisation (2, 0)": dict(phi="relu", expression="", sigma_w2=2.0, sigma_b2=0.0, dropout=1.0),
     "Critical tanh at σ_b² = 0.05": dict(phi="tanh", expression="", sigma_w2=1.7609546396, sigma_b2=0.05, dropout=1.0),
     "tanh with dropout ρ = 0.9": dict(phi="tanh", expression="", sigma_w2=2.0, sigma_b2=0.05, dropout=0.9),

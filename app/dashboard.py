@@ -44,9 +44,9 @@ class Explorer(param.Parameterized):
     sigma_w2 = param.Number(default=1.76, bounds=(1e-8, 1e8), doc="weight variance σ_w²")
     sigma_b2 = param.Number(default=0.05, bounds=(0.0, 1e8), doc="bias variance σ_b²")
     dropout = param.Number(default=1.0, bounds=(0.01, 1.0), doc="dropout keep-probability ρ")
-    depth = param.Integer(default=50, bounds=(1, None))
-    width = param.Integer(default=1024, bounds=(1, None))
-    seeds = param.Integer(default=16, bounds=(1, None))
+    depth = param.Integer(default=50)
+    width = param.Integer(default=1024)
+    seeds = param.Integer(default=16)
     c0 = param.Number(default=0.5, bounds=(-1.0, 1.0), doc="input correlation c⁰")
     quantity = param.Selector(default="chi_1", objects=list(QUANTITIES))
     auto_simulate = param.Boolean(default=True, doc="rerun the simulation on every change when it is cheap")
@@ -248,19 +248,25 @@ class Explorer(param.Parameterized):
 def phase_view(ex: Explorer) -> pn.pane.HoloViews:
     """Heatmap + critical line (HoloViews) + marker (Bokeh source); a click moves the point."""
     source = ColumnDataSource(plots.marker_data(ex.sigma_w2, ex.sigma_b2))
-    ex.param.watch(lambda _: setattr(source, "data", plots.marker_data(ex.sigma_w2, ex.sigma_b2)),
+    ex.param.watch(lambda *_: setattr(source, "data", plots.marker_data(ex.sigma_w2, ex.sigma_b2)),
                    ["sigma_w2", "sigma_b2"])
 
     def build():
         d = ex.diagram
         img = plots.phase_image(d.sigma_w2, d.sigma_b2, compute.phase_values(d, ex.quantity), ex.quantity)
         tap = hv.streams.SingleTap(source=img)
-        tap.add_subscriber(lambda x, y: None if x is None or y is None else ex.move_to(x, y))
+        def on_tap(x, y):
+            # HoloViews runs stream subscribers outside Bokeh's document lock, where a change to
+            # a plain Bokeh model (the marker's source) never reaches the browser: move in a locked tick.
+            if x is not None and y is not None:
+                pn.state.execute(lambda: ex.move_to(x, y), schedule=True)
+
+        tap.add_subscriber(on_tap)
         return (img * plots.critical_overlay(*ex.curve, ex.dropout)).opts(
             hv.opts.Overlay(hooks=[plots.marker_hook(source)], legend_position="top_left"))
 
     pane = pn.pane.HoloViews(build(), sizing_mode="fixed", name="phase-diagram")
-    ex.param.watch(lambda _: setattr(pane, "object", build()), "phase_version")
+    ex.param.watch(lambda *_: setattr(pane, "object", build()), "phase_version")
     return pane
 
 
@@ -313,7 +319,7 @@ def readout_html(ex: Explorer) -> str:
 def downloads(ex: Explorer, view: str, stem: str) -> pn.Row:
     def make(fmt):
         return pn.widgets.FileDownload(callback=lambda: io.BytesIO(ex.export_bytes(view, fmt)),
-                                       filename=f"{stem}.{fmt}", label=fmt.upper(), button_type="light",
+                                       filename=f"{stem}.{fmt}", label=fmt.upper(), color="light",
                                        embed=False, width=70, height=32)
 
     return pn.Row(*(make(f) for f in ("png", "svg", "csv")), margin=(0, 5))
@@ -328,14 +334,14 @@ def teaching_card(text: str) -> pn.Card:
 
 
 def sidebar(ex: Explorer) -> list:
-    phi = pn.widgets.Select.from_param(ex.param.phi, name="Nonlinearity φ")
-    expr = pn.widgets.TextInput.from_param(ex.param.expression, name="Custom φ(x) (e.g. tanh(x) + 0.1*x)",
+    phi = pn.widgets.Select.from_param(ex.param.phi, label="Nonlinearity φ")
+    expr = pn.widgets.TextInput.from_param(ex.param.expression, label="Custom φ(x) (e.g. tanh(x) + 0.1*x)",
                                            placeholder="leave empty to use the list")
     sliders = {}
     for name, label, lo, hi, step in (("sigma_w2", "σ_w²", 0.05, 5.0, 0.01), ("sigma_b2", "σ_b²", 0.0, 0.5, 0.001),
                                       ("dropout", "dropout keep-probability ρ", 0.5, 1.0, 0.01)):
         fixed = {"sigma_w2": (1e-6, 1e8), "sigma_b2": (0.0, 1e8), "dropout": (0.01, 1.0)}[name]
-        w = pn.widgets.EditableFloatSlider(name=label, start=lo, end=hi, step=step, value=getattr(ex, name),
+        w = pn.widgets.EditableFloatSlider(label=label, start=lo, end=hi, step=step, value=getattr(ex, name),
                                            fixed_start=fixed[0], fixed_end=fixed[1], format="0[.]0000")
         w.param.watch(lambda e, n=name: setattr(ex, n, e.new) if e.new is not None else None, "value_throttled")
         ex.param.watch(lambda e, w=w: setattr(w, "value", e.new), name)
@@ -344,13 +350,13 @@ def sidebar(ex: Explorer) -> list:
     for name, label, lo, hi, step in (("depth", "depth L", 1, MAX_DEPTH, 1),
                                       ("width", "width N (simulation)", 2, MAX_WIDTH, 2),
                                       ("seeds", "seeds (simulation)", 2, MAX_SEEDS, 1)):
-        w = pn.widgets.EditableIntSlider(name=label, start=lo, end=hi, step=step, value=getattr(ex, name))
+        w = pn.widgets.EditableIntSlider(label=label, start=lo, end=hi, step=step, value=getattr(ex, name))
         w.param.watch(lambda e, n=name: setattr(ex, n, e.new) if e.new is not None else None, "value_throttled")
         ex.param.watch(lambda e, w=w: setattr(w, "value", e.new), name)
         ints.append(w)
-    quantity = pn.widgets.Select.from_param(ex.param.quantity, name="Phase diagram shows",
+    quantity = pn.widgets.Select.from_param(ex.param.quantity, label="Phase diagram shows",
                                             options={v: k for k, v in QUANTITIES.items()})
-    preset = pn.widgets.Select(name="Presets", options=["(choose a preset)", *compute.PRESETS])
+    preset = pn.widgets.Select(label="Presets", options=["(choose a preset)", *compute.PRESETS])
 
     def on_preset(e):
         if e.new in compute.PRESETS:
@@ -358,10 +364,10 @@ def sidebar(ex: Explorer) -> list:
             preset.value = "(choose a preset)"
 
     preset.param.watch(on_preset, "value")
-    snap = pn.widgets.Button(name="Snap to critical σ_w²", button_type="primary")
+    snap = pn.widgets.Button(label="Snap to critical σ_w²", color="primary")
     snap.on_click(ex.snap_to_critical)
     return [preset, phi, expr, sliders["sigma_w2"], sliders["sigma_b2"], snap, sliders["dropout"], *ints,
-            pn.widgets.Checkbox.from_param(ex.param.auto_simulate, name="simulate automatically when cheap"),
+            pn.widgets.Checkbox.from_param(ex.param.auto_simulate, label="simulate automatically when cheap"),
             quantity]
 
 
@@ -375,14 +381,14 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
     readout = pn.pane.HTML(pn.bind(lambda _: readout_html(ex), ex.param.theory_version), name="readout",
                            sizing_mode="stretch_width")
     views = live_views(ex)
-    run = pn.widgets.Button(name="Run simulation", button_type="success", width=160)
+    run = pn.widgets.Button(label="Run simulation", color="success", width=160)
     run.on_click(ex.run_simulation_async)
-    spinner = pn.indicators.LoadingSpinner(value=True, size=25, visible=ex.param.running, name="simulating")
+    spinner = pn.indicators.LoadingSpinner(value=True, size=25, visible=ex.param.running, label="simulating")
     sim_note = pn.pane.Markdown(pn.bind(
         lambda *_: ("" if ex.sim is not None else "*Simulation not shown: press Run (it reruns by itself when "
                     f"width × depth × seeds ≤ {compute.AUTO_SIM_WORK:,}).*"),
         ex.param.sim_version, ex.param.theory_version))
-    clear = pn.widgets.Button(name="Clear data", width=110)
+    clear = pn.widgets.Button(label="Clear data", width=110)
     clear.on_click(ex.clear_training_points)
     phase_card = pn.Column(
         "### Phase diagram", phase_view(ex), downloads(ex, "phase", "phase_diagram"),

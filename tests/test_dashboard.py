@@ -1,0 +1,206 @@
+"""The dashboard's state and numbers, without a browser: parameter changes reach the views' data.
+
+Every number a view shows is compared with the sigprop call that defines it (so the dashboard
+adds no second copy of any computation), and bad input must leave the last good state in place
+with a readable error.
+"""
+
+import csv
+import io
+import math
+
+import jax
+import numpy as np
+import pytest
+
+import sigprop as sp
+from app import compute
+from app.dashboard import URL_KEYS, Explorer, create_app
+from app.server import configure
+
+configure()
+
+
+@pytest.fixture(scope="module")
+def page():
+    """A whole page (Panel template) with its Bokeh document, as the server builds per session."""
+    template = create_app(sync_url=False)
+    template.server_doc()
+    template.explorer.auto_simulate = False
+    return template
+
+
+@pytest.fixture
+def ex(page):
+    e = page.explorer
+    e.param.update(phi="tanh", expression="", sigma_w2=1.76, sigma_b2=0.05, dropout=1.0, depth=50, c0=0.5)
+    e.clear_training_points()
+    e.error = e.message = ""
+    return e
+
+
+def test_readout_is_the_point_result(ex):
+    ex.param.update(sigma_w2=4.0, sigma_b2=0.3)
+    ro = ex.theory["readout"]
+    ref = sp.point("tanh", 4.0, 0.3)
+    for key in ("q_star", "c_star", "chi_1", "chi_c", "xi_q", "xi_c"):
+        assert ro[key] == pytest.approx(getattr(ref, key), rel=1e-12)
+    assert ro["phase"] == "chaotic" and "chaotic" in ro["phase_text"]
+    assert ro["critical_sigma_w2"] == pytest.approx(sp.critical_point("tanh", 0.3).sigma_w2, rel=1e-12)
+
+
+def test_slider_move_reaches_every_view(ex, page):
+    before = ex.theory_version
+    ex.sigma_w2 = 3.0
+    assert ex.theory_version == before + 1
+    t = ex.theory["trajectory"]
+    ref = sp.trajectories("tanh", 3.0, 0.05, 50, q0=1.0, c0=0.5)
+    np.testing.assert_allclose(t["q"], ref.q, rtol=1e-7)
+    np.testing.assert_allclose(t["c"], ref.c, rtol=1e-7, atol=1e-9)
+    C, _ = sp.correlation_map("tanh", ex.theory["maps"]["c"], 3.0, 0.05)
+    np.testing.assert_allclose(ex.theory["maps"]["C"], C, atol=1e-8)
+    # the Bokeh sources the browser draws hold the same numbers
+    views = page.views
+    np.testing.assert_allclose(views["q"].theory.data["y"], t["q"])
+    np.testing.assert_allclose(views["cmap"].curve.data["y"], ex.theory["maps"]["C"])
+    assert len(views["functions"].prior.data["ys"]) == compute.N_SAMPLES
+
+
+def test_function_space_matches_circle_kernel(ex):
+    ex.depth = 10
+    fs = ex.theory["functions"]
+    ck = sp.circle_kernels("tanh", compute.N_CIRCLE, 10, 1.76, 0.05)
+    np.testing.assert_allclose(fs["k_row"], ck.nngp_row, rtol=1e-7)
+    # prior samples have the kernel's variance (5 samples × 256 points: loose, 6 standard errors)
+    var = np.mean(fs["samples"] ** 2)
+    assert abs(var / ck.nngp_row[0] - 1) < 6 * math.sqrt(2 / fs["samples"].shape[0])
+
+
+def test_training_points_give_the_gp_posterior(ex):
+    ex.add_training_point(1.0, 0.4)
+    ex.add_training_point(4.0, -0.3)
+    fs = ex.theory["functions"]
+    assert "post_mean" in fs
+    idx = [int(np.argmin(np.abs(fs["theta"] - t))) for t in fs["train_theta"]]
+    np.testing.assert_allclose(fs["post_mean"][idx], [0.4, -0.3], atol=0.05)
+    assert np.all(fs["post_sd"][idx] < 0.1) and np.all(np.isfinite(fs["post_sd"]))
+    ex.clear_training_points()
+    assert "post_mean" not in ex.theory["functions"]
+
+
+def test_bad_expression_keeps_last_good_state(ex):
+    good = dict(ex.theory["readout"])
+    ex.expression = "tanh(x"
+    assert "expression" in ex.error
+    assert ex.theory["readout"] == good
+    ex.expression = "__import__('os').system('true')"
+    assert ex.error and ex.theory["readout"] == good
+    ex.expression = "tanh(x) + 0.1*x"
+    assert ex.error == ""
+    assert ex.theory["readout"]["chi_1"] == pytest.approx(sp.point("tanh(x) + 0.1*x", 1.76, 0.05).chi_1)
+
+
+def test_diverging_length_map_is_explained(ex):
+    ex.phi = "relu"
+    ex.sigma_w2 = 3.0
+    assert "diverge" in ex.error.lower() or "q*" in ex.error
+    assert ex.theory["readout"]["sigma_w2"] != 3.0  # the last good state stays on screen
+    ex.sigma_w2 = 1.5
+    assert ex.error == "" and ex.theory["readout"]["chi_1"] == pytest.approx(0.75, rel=1e-12)
+
+
+@pytest.mark.parametrize("name,value,cap", [("width", 10**7, compute.MAX_WIDTH), ("depth", 10**6, compute.MAX_DEPTH),
+                                            ("seeds", 0, 2)])
+def test_caps_with_a_reason(ex, name, value, cap):
+    setattr(ex, name, value)
+    assert getattr(ex, name) == cap
+    assert name in ex.message and "server" in ex.message
+    ex.param.update(depth=50, width=1024, seeds=16)
+
+
+def test_snap_to_critical_and_click(ex):
+    ex.sigma_b2 = 0.05
+    ex.snap_to_critical()
+    assert ex.sigma_w2 == pytest.approx(1.7609546396067, rel=1e-10)
+    assert ex.theory["readout"]["phase"] in ("critical", "ordered", "chaotic")
+    assert abs(ex.theory["readout"]["chi_1"] - 1) < 1e-9
+    ex.move_to(9.0, -1.0)  # clicks are clipped to the window
+    assert (ex.sigma_w2, ex.sigma_b2) == (compute.SIGMA_W2_RANGE[1], compute.SIGMA_B2_RANGE[0])
+
+
+def test_presets(ex):
+    ex.apply_preset("ReLU at He initialisation (2, 0)")
+    assert (ex.phi, ex.sigma_w2, ex.sigma_b2) == ("relu", 2.0, 0.0)
+    assert ex.theory["readout"]["chi_1"] == pytest.approx(1.0, rel=1e-12)
+    ex.apply_preset("tanh with dropout ρ = 0.9")
+    assert ex.dropout == 0.9 and ex.theory["readout"]["c_star"] < 1
+
+
+def test_phase_diagram_follows_phi_and_dropout(ex):
+    v = ex.phase_version
+    ex.phi = "erf"
+    assert ex.phase_version == v + 1 and ex.diagram.phi == "erf"
+    w, b = compute.grid_axes()
+    i, j = 40, 120
+    ref = sp.point("erf", w[j], b[i])
+    assert ex.diagram.chi_1[i, j] == pytest.approx(ref.chi_1, rel=1e-7)
+    crit_w, crit_b = ex.curve
+    k = len(crit_w) // 2
+    assert sp.point("erf", crit_w[k], max(crit_b[k], 0.0)).chi_1 == pytest.approx(1.0, abs=1e-7)
+    ex.dropout = 0.9
+    assert ex.diagram.dropout == 0.9 and len(ex.curve[0]) > 0  # the ξ_c ridge
+
+
+def test_no_recompile_on_slider_moves(ex):
+    ex.sigma_w2 = 1.9  # warm
+    compiles = []
+
+    def listener(event, duration, **kw):
+        if "compile" in event:
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for w, b in [(2.1, 0.05), (1.3, 0.2), (3.3, 0.01), (0.7, 0.45)]:
+            ex.param.update(sigma_w2=w, sigma_b2=b)
+            assert ex.error == ""
+    finally:
+        jax.monitoring.clear_event_listeners()
+    assert compiles == []
+
+
+def test_exports(ex):
+    png = ex.export_bytes("phase", "png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = ex.export_bytes("c", "svg")
+    assert b"<svg" in svg[:2000]
+    rows = list(csv.reader(io.StringIO(ex.export_bytes("q", "csv").decode())))
+    assert rows[0][:2] == ["layer", "q_theory"]
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], ex.theory["trajectory"]["q"])
+    grid = list(csv.reader(io.StringIO(ex.export_bytes("phase", "csv").decode())))
+    assert grid[0] == ["sigma_w2", "sigma_b2", "chi_1"] and len(grid) == compute.GRID_SIZE**2 + 1
+    for view in ("cmap", "qmap", "functions"):
+        assert ex.export_bytes(view, "csv").count(b"\n") > 10
+
+
+def test_simulation_beside_theory(ex):
+    ex.param.update(sigma_w2=2.5, sigma_b2=0.3, depth=10, width=1024, seeds=16)
+    ex.run_simulation()
+    sim, th = ex.sim, ex.theory["trajectory"]
+    # within 5 standard errors plus an O(1/N) allowance of 4/N
+    assert np.all(np.abs(sim["q_mean"] - th["q"]) <= 5 * sim["q_se"] + 4 / 1024 * th["q"])
+    assert np.all(np.abs(sim["c_mean"] - th["c"]) <= 5 * sim["c_se"] + 4 / 1024)
+    ex.param.update(width=4096, seeds=64, depth=200)
+    ex.run_simulation()
+    assert "exceeds" in ex.message
+
+
+def test_url_keys_cover_the_state():
+    assert set(URL_KEYS) == {f for f in compute.Settings.__dataclass_fields__ if f != "q0"}
+    e = Explorer(phi="erf", sigma_w2=2.5, sigma_b2=0.1)
+    assert e.theory["readout"]["phi"] == "erf" and e.theory["readout"]["sigma_w2"] == 2.5
+
+
+def test_cobweb_path():
+    px, py = compute.cobweb_path(np.array([0.1, 0.5, 0.7]))
+    assert list(zip(px, py, strict=True)) == [(0.1, 0.1), (0.1, 0.5), (0.5, 0.5), (0.5, 0.7), (0.7, 0.7)]
