@@ -18,6 +18,7 @@ import param
 from bokeh.events import Tap
 from bokeh.models import ColumnDataSource
 
+import sigprop as sp
 from app import compute, export, plots, teaching
 from app.compute import MAX_DEPTH, MAX_SEEDS, MAX_WIDTH, QUANTITIES, Settings
 from sigprop.errors import SigpropError
@@ -78,6 +79,21 @@ class Explorer(param.Parameterized):
                         sigma_b2=float(self.sigma_b2), dropout=float(self.dropout), depth=int(self.depth),
                         width=int(self.width), seeds=int(self.seeds), c0=float(self.c0), quantity=self.quantity)
 
+    def usable_settings(self) -> tuple[Settings, str]:
+        """The settings to compute with, and the expression error if the typed φ is malformed.
+
+        A malformed custom expression must not freeze the page: the views go on with the last
+        valid φ (and every other current setting) while the error stays on screen.
+        """
+        s = self.settings()
+        if s.expression.strip():
+            try:
+                sp.nonlinearity(s.expression)
+            except SigpropError as err:
+                return (s.replace(phi=self.good.phi, expression=self.good.expression),
+                        f"{err} (showing the last valid φ = {self.good.nonlinearity})")
+        return s, ""
+
     @param.depends("depth", "width", "seeds", watch=True, on_init=True)
     def _apply_caps(self):
         notes = []
@@ -95,7 +111,7 @@ class Explorer(param.Parameterized):
     @param.depends("phi", "expression", "sigma_w2", "sigma_b2", "dropout", "depth", "c0", watch=True)
     def update_theory(self):
         """Readout, trajectories, iterated maps and function space for the current point."""
-        s = self.settings()
+        s, expression_error = self.usable_settings()
         try:
             compute.check_settings(s)
             ro = compute.readout(s)
@@ -104,21 +120,24 @@ class Explorer(param.Parameterized):
         except SigpropError as err:
             self.error = str(err)
             return
-        self.theory, self.good, self.error = data, s, ""
+        self.theory, self.good, self.error = data, s, expression_error
         self.theory_version += 1
         self._maybe_simulate()
 
     @param.depends("phi", "expression", "dropout", "quantity", watch=True)
     def update_phase(self):
-        s = self.settings()
+        s, expression_error = self.usable_settings()
         try:
             compute.check_settings(s)
-            self.diagram = compute.phase(s.nonlinearity, s.dropout)
-            self.curve = compute.critical_curve(s.nonlinearity, s.dropout)
+            diagram = compute.phase(s.nonlinearity, s.dropout)
+            curve = compute.critical_curve(s.nonlinearity, s.dropout)
         except SigpropError as err:
             self.error = str(err)
             return
-        self.phase_version += 1
+        if (diagram, curve) != (self.diagram, self.curve):
+            self.diagram, self.curve = diagram, curve
+            self.phase_version += 1
+        self.error = expression_error or self.error
 
     def update_functions(self):
         try:

@@ -95,9 +95,12 @@ def test_bad_expression_keeps_last_good_state(ex):
     assert ex.theory["readout"] == good
     ex.expression = "__import__('os').system('true')"
     assert ex.error and ex.theory["readout"] == good
+    ex.sigma_w2 = 2.0  # the page keeps working with the last valid φ, and keeps the error shown
+    assert "expression" in ex.error and ex.theory["readout"]["phi"] == "tanh"
+    assert ex.theory["readout"]["chi_1"] == pytest.approx(sp.point("tanh", 2.0, 0.05).chi_1)
     ex.expression = "tanh(x) + 0.1*x"
     assert ex.error == ""
-    assert ex.theory["readout"]["chi_1"] == pytest.approx(sp.point("tanh(x) + 0.1*x", 1.76, 0.05).chi_1)
+    assert ex.theory["readout"]["chi_1"] == pytest.approx(sp.point("tanh(x) + 0.1*x", 2.0, 0.05).chi_1)
 
 
 def test_diverging_length_map_is_explained(ex):
