@@ -9,6 +9,11 @@ The grid is cut into square-ish tiles that run one after another (``lax.map``): 
 loops stop when its own points converge, and a tile lying wholly in the ordered phase skips the
 correlation-map solve. When JAX exposes several CPU devices (sigprop asks for one per core, see
 :mod:`sigprop._config`), the tiles are dealt out to them with ``shard_map`` and run in parallel.
+
+Kinked φ take a different route for the correlation map: the tiled kernel solves only the length
+map (q*, χ₁, ξ_q, exact split 1-D rule), and c*, χ_c come from tables of the bivariate
+expectations in (log q, θ), built once per φ and q range with the exact polar rule
+(:mod:`sigprop.correlation_tables`, which states their accuracy), in one vectorised call.
 """
 
 from __future__ import annotations
@@ -21,10 +26,23 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
+from sigprop import correlation_tables as ct
 from sigprop import quadrature as qd
+from sigprop.correlation_map import Q_FLOOR
 from sigprop.errors import InvalidParameterError
+from sigprop.expectations import moments
+from sigprop.length_map import (
+    CRITICAL_TOL,
+    DIVERGES,
+    MARGINAL,
+    NONFINITE,
+    OK,
+    UNRESOLVED,
+    depth_scale,
+    solve_q_star,
+)
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
-from sigprop.point import point_kernel, validate
+from sigprop.point import CHAOTIC, CRITICAL, ORDERED, point_kernel, validate
 
 GRID_FIELDS = ("q_star", "c_star", "chi_1", "chi_c", "xi_q", "xi_c")
 
@@ -60,11 +78,76 @@ class PhaseDiagram:
 
 CHUNK_ELEMENTS = 2**18
 """Points per tile × quadrature nodes per point: keeps each tile's work arrays in cache."""
+KINKED_TILE_NODES = 64
+"""For kinked φ the tiles only solve the length map; a small tile keeps slow Newton cells (near the
+divergence of the length map) from holding up many others."""
+
+
+def length_kernel(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho) -> dict:
+    """The 1-D part of :func:`sigprop.point.point_kernel`: q*, χ₁, V'(q*), status and F = E[φ²]
+    at max(q*, Q_FLOOR), for arrays of N points (kinked φ; c*, χ_c come from
+    :func:`sigprop.correlation_tables.solve_tabulated`)."""
+    sigma_w2, sigma_b2 = jnp.broadcast_arrays(jnp.atleast_1d(sigma_w2), jnp.atleast_1d(sigma_b2))
+    q_star, status = solve_q_star(phi, quad, sigma_w2, sigma_b2, rho)
+    q_finite = jnp.where(jnp.isfinite(q_star), q_star, 1.0)
+    m = moments(phi, quad, jnp.maximum(q_finite, Q_FLOOR))
+    slope_q = jnp.where(status == MARGINAL, 1.0, sigma_w2 / rho * m.dF)
+    status = jnp.where((status == OK) & (slope_q > 1.0 + 1e-9), UNRESOLVED, status)
+    return {"q_star": q_star, "status": status, "chi_1": sigma_w2 * m.G, "slope_q": slope_q, "F": m.F}
+
+
+def finish_kernel(sigma_w2, sigma_b2, rho, one_d: dict, coeffs, s_lo, s_hi, zero_coeffs) -> dict:
+    """c*, χ_c from the tables, then the same depth scales, phases and masks as ``point_kernel``."""
+    q_star, status, chi_1, slope_q = one_d["q_star"], one_d["status"], one_d["chi_1"], one_d["slope_q"]
+    q_finite = jnp.where(jnp.isfinite(q_star), q_star, 1.0)
+    c_star, chi_c = ct.solve_tabulated(
+        coeffs, s_lo, s_hi, zero_coeffs, sigma_w2, sigma_b2, rho, q_finite, chi_1, one_d["F"]
+    )
+    phase = jnp.where(jnp.abs(chi_1 - 1.0) <= CRITICAL_TOL, CRITICAL, jnp.where(chi_1 < 1.0, ORDERED, CHAOTIC))
+    finite = jnp.isfinite(chi_1) & jnp.isfinite(slope_q) & jnp.isfinite(c_star) & jnp.isfinite(chi_c)
+    status = jnp.where((status == OK) & ~finite, NONFINITE, status)
+    bad = (status == DIVERGES) | (status == UNRESOLVED) | (status == NONFINITE)
+    out = {
+        "c_star": c_star,
+        "chi_1": chi_1,
+        "chi_c": chi_c,
+        "slope_q": slope_q,
+        "xi_q": depth_scale(slope_q),
+        "xi_c": depth_scale(chi_c),
+    }
+    out = {k: jnp.where(bad, jnp.nan, v) for k, v in out.items()}
+    out["q_star"] = jnp.where(bad, jnp.inf, q_star)
+    out["phase"] = jnp.where(bad, -1, phase)
+    out["status"] = status
+    return out
+
+
+FINISH_TILE = 512
+"""Cells per tile of the tabulated correlation solve; tiles whose cells are all ordered skip it."""
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_finish(n_devices: int):
+    """jit of ``finish_kernel`` mapped over tiles (arrays (tiles, FINISH_TILE)), split over devices."""
+
+    def run_tiles(w, b, rho, one_d, coeffs, s_lo, s_hi, zero_coeffs):
+        def tile(args):
+            return finish_kernel(args[0], args[1], rho, args[2], coeffs, s_lo, s_hi, zero_coeffs)
+
+        return jax.lax.map(tile, (w, b, one_d))
+
+    if n_devices == 1:
+        return jax.jit(run_tiles)
+    mesh = Mesh(np.array(_devices()[:n_devices]), ("tiles",))
+    spec, rep = PartitionSpec("tiles"), PartitionSpec()
+    return jax.jit(
+        jax.shard_map(run_tiles, mesh=mesh, in_specs=(spec, spec, rep, spec, rep, rep, rep, rep), out_specs=spec)
+    )
 
 
 def chunk_size(phi: Nonlinearity, quad: qd.Quadrature) -> int:
     """Grid points per tile (a power of two between 16 and 4096)."""
-    nodes = quad.hermite_degree if phi.is_smooth else 40 * quad.panel_nodes * quad.angular_nodes
+    nodes = quad.hermite_degree if phi.is_smooth else KINKED_TILE_NODES * quad.panel_nodes
     size = 2 ** int(np.log2(max(CHUNK_ELEMENTS // nodes, 16)))
     return int(min(size, 4096))
 
@@ -75,10 +158,12 @@ def _devices() -> list:
 
 @functools.lru_cache(maxsize=32)
 def _compiled_grid(phi: Nonlinearity, quad: qd.Quadrature, n_devices: int = 1):
-    """jit of ``lax.map`` over tiles (arrays (tiles, points)), split over ``n_devices``."""
+    """jit of ``lax.map`` over tiles (arrays (tiles, points)), split over ``n_devices``; each tile
+    runs ``point_kernel`` (smooth φ) or ``length_kernel`` (kinked φ)."""
+    kernel = point_kernel if phi.is_smooth else length_kernel
 
     def run_tiles(w, b, rho):
-        return jax.lax.map(lambda wb: point_kernel(phi, quad, wb[0], wb[1], rho), (w, b))
+        return jax.lax.map(lambda wb: kernel(phi, quad, wb[0], wb[1], rho), (w, b))
 
     if n_devices == 1:
         return jax.jit(run_tiles)
@@ -155,4 +240,38 @@ def phase_diagram(
     out = _compiled_grid(phi, quadrature, n_dev)(jnp.asarray(tiles_w), jnp.asarray(tiles_b), rho)
     inverse = np.argsort(order)
     grids = {k: _from_tiles(np.asarray(v)[inverse], W.shape, tb, tw) for k, v in out.items()}
+    if not phi.is_smooth:
+        grids = _kinked_correlations(phi, quadrature, W, B, rho, grids)
     return PhaseDiagram(phi=phi.name, dropout=rho, sigma_w2=w, sigma_b2=b, **grids)
+
+
+def _kinked_correlations(phi: Nonlinearity, quad: qd.Quadrature, W, B, rho: float, grids: dict) -> dict:
+    """Finish a kinked-φ grid from its 1-D part: tables over the q* range that needs them, then
+    c*, χ_c and the rest for all cells in one compiled call."""
+    q, status, chi_1 = grids["q_star"], grids["status"], grids["chi_1"]
+    need = np.isin(status, (OK, MARGINAL)) & np.isfinite(q) & ~((rho == 1.0) & (chi_1 <= 1.0 + CRITICAL_TOL))
+    positive = need & (q >= Q_FLOOR)
+    if positive.any():
+        table = ct.q_table(phi, quad, float(q[positive].min()), float(q[positive].max()))
+    else:
+        table = ct.angle_table(phi, quad, 1.0)
+    zero = ct.angle_table(phi, quad, Q_FLOOR) if (need & ~positive).any() else table
+    n = W.size
+    n_dev = max(1, min(len(_devices()), -(-n // FINISH_TILE)))
+    pad = -n % (FINISH_TILE * n_dev)
+
+    def tiles(v):
+        flat = np.ravel(v)
+        return jnp.asarray(np.concatenate([flat, np.repeat(flat[-1:], pad)]).reshape(-1, FINISH_TILE))
+
+    out = _compiled_finish(n_dev)(
+        tiles(W),
+        tiles(B),
+        rho,
+        {k: tiles(v) for k, v in grids.items()},
+        jnp.asarray(table.coeffs),
+        table.s_lo,
+        table.s_hi,
+        jnp.asarray(zero.coeffs[0]),
+    )
+    return {k: np.asarray(v).ravel()[:n].reshape(W.shape) for k, v in out.items()}
