@@ -78,10 +78,11 @@ def serve(port: int = DEFAULT_PORT, show: bool = False, num_procs: int = 1, addr
     from app.dashboard import create_app
 
     configure()
-    if warm:
+    if warm and num_procs == 1:
         warm_up()
-        if num_procs == 1:
-            _warm_rest_in_background()
+        _warm_rest_in_background()
+    # with several processes, JAX must not start its threads before Tornado forks the workers:
+    # each worker compiles on its first page (from the disk cache when there is one)
     print(f"sigprop dashboard: http://{address}:{port}/", flush=True)
     pn.serve({"/": create_app}, port=port, address=address, show=show, num_procs=num_procs, title="sigprop",
              websocket_origin=[f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"], threaded=False)
