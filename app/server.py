@@ -60,14 +60,16 @@ def warm_up(phis=("tanh",)) -> float:
 
 def _warm_rest_in_background() -> None:
     """After the first page can be served, compile the other registry nonlinearities' views."""
-    from sigprop.nonlinearities import NAMES
+    from sigprop.nonlinearities import NAMES, nonlinearity
 
     def run():
-        for phi in NAMES:
+        t0 = time.perf_counter()
+        for phi in sorted(NAMES, key=lambda n: not nonlinearity(n).is_smooth):  # cheap smooth φ first
             try:
                 warm_up((phi,))
             except Exception as err:
                 log.warning("warm-up of %s failed: %s", phi, err)
+        print(f"sigprop: warm-up complete ({len(NAMES)} nonlinearities, {time.perf_counter() - t0:.0f} s)", flush=True)
 
     threading.Thread(target=run, name="sigprop-warmup", daemon=True).start()
 
