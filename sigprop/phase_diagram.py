@@ -33,16 +33,13 @@ from sigprop.errors import InvalidParameterError
 from sigprop.expectations import moments
 from sigprop.length_map import (
     CRITICAL_TOL,
-    DIVERGES,
     MARGINAL,
-    NONFINITE,
     OK,
     UNRESOLVED,
-    depth_scale,
     solve_q_star,
 )
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
-from sigprop.point import CHAOTIC, CRITICAL, ORDERED, point_kernel, validate
+from sigprop.point import finish_point, point_kernel, validate
 
 GRID_FIELDS = ("q_star", "c_star", "chi_1", "chi_c", "xi_q", "xi_c")
 
@@ -103,23 +100,7 @@ def finish_kernel(sigma_w2, sigma_b2, rho, one_d: dict, coeffs, s_lo, s_hi, zero
     c_star, chi_c = ct.solve_tabulated(
         coeffs, s_lo, s_hi, zero_coeffs, sigma_w2, sigma_b2, rho, q_finite, chi_1, one_d["F"]
     )
-    phase = jnp.where(jnp.abs(chi_1 - 1.0) <= CRITICAL_TOL, CRITICAL, jnp.where(chi_1 < 1.0, ORDERED, CHAOTIC))
-    finite = jnp.isfinite(chi_1) & jnp.isfinite(slope_q) & jnp.isfinite(c_star) & jnp.isfinite(chi_c)
-    status = jnp.where((status == OK) & ~finite, NONFINITE, status)
-    bad = (status == DIVERGES) | (status == UNRESOLVED) | (status == NONFINITE)
-    out = {
-        "c_star": c_star,
-        "chi_1": chi_1,
-        "chi_c": chi_c,
-        "slope_q": slope_q,
-        "xi_q": depth_scale(slope_q),
-        "xi_c": depth_scale(chi_c),
-    }
-    out = {k: jnp.where(bad, jnp.nan, v) for k, v in out.items()}
-    out["q_star"] = jnp.where(bad, jnp.inf, q_star)
-    out["phase"] = jnp.where(bad, -1, phase)
-    out["status"] = status
-    return out
+    return finish_point(q_star, status, chi_1, slope_q, c_star, chi_c)
 
 
 FINISH_TILE = 512

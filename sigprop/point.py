@@ -56,6 +56,14 @@ def point_kernel(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho
     status = jnp.where((status == OK) & (slope_q > 1.0 + 1e-9), UNRESOLVED, status)
     chi_1 = sigma_w2 * m.G
     c_star, chi_c = solve_c_star(phi, quad, sigma_w2, sigma_b2, rho, q_finite, chi_1, m.F)
+    return finish_point(q_star, status, chi_1, slope_q, c_star, chi_c)
+
+
+def finish_point(q_star, status, chi_1, slope_q, c_star, chi_c) -> dict:
+    """Depth scales ξ = −1/log χ, the phase, and the masks: q* = inf and NaN elsewhere where q* is bad.
+
+    Shared by :func:`point_kernel` and the tabulated kinked-φ grid path of the phase diagram.
+    """
     phase = jnp.where(jnp.abs(chi_1 - 1.0) <= CRITICAL_TOL, CRITICAL, jnp.where(chi_1 < 1.0, ORDERED, CHAOTIC))
     finite = jnp.isfinite(chi_1) & jnp.isfinite(slope_q) & jnp.isfinite(c_star) & jnp.isfinite(chi_c)
     status = jnp.where((status == OK) & ~finite, NONFINITE, status)
