@@ -191,7 +191,8 @@ def iterated_maps(s: Settings, q_star: float) -> dict:
     """
     phi = s.nonlinearity
     c = np.linspace(-1.0, 1.0, MAP_POINTS)
-    C, _ = sp.correlation_map(phi, c, s.sigma_w2, s.sigma_b2, s.dropout, quadrature=VIEW_QUADRATURE)
+    # kinked φ: C(c) from the cached Chebyshev panels (sigprop.correlation_tables), not the polar rule
+    C, _ = sp.correlation_map(phi, c, s.sigma_w2, s.sigma_b2, s.dropout, quadrature=VIEW_QUADRATURE, method="table")
     steps = min(s.depth, 64)
     t = sp.trajectories(phi, s.sigma_w2, s.sigma_b2, 64, q0=max(q_star, 1e-12), c0=s.c0, dropout=s.dropout,
                         quadrature=VIEW_QUADRATURE)
@@ -211,8 +212,9 @@ def iterated_maps(s: Settings, q_star: float) -> dict:
 
 def circle(s: Settings) -> tuple[np.ndarray, np.ndarray]:
     """Angles θ_j and the first row of the circulant NNGP matrix K^L on the unit circle."""
+    # kinked φ: per-layer r, D from the cached Chebyshev panels (smooth φ ignore method="table")
     ck = sp.circle_kernels(s.nonlinearity, N_CIRCLE, s.depth, s.sigma_w2, s.sigma_b2, s.dropout,
-                           quadrature=VIEW_QUADRATURE)
+                           quadrature=VIEW_QUADRATURE, method="table")
     return ck.angles, ck.nngp_row
 
 

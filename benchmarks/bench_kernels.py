@@ -96,6 +96,35 @@ def main() -> None:
         f"{'met' if target <= 0.2 else 'MISSED'}"
     )
     print(f"accuracy: erf 200 inputs, depth 8, max relative error vs arcsine recursion: {erf_accuracy(200, 8):.1e}")
+    kinked_views(r)
+
+
+def kinked_views(repeats: int) -> None:
+    """Dashboard views for kinked φ with VIEW_QUADRATURE: exact polar rule vs Chebyshev panels
+    (method="table"). Min over repeats (the 2-core machine may be busy); new σ's every call."""
+    from app.compute import VIEW_QUADRATURE as V
+    from sigprop.kernels import circle_kernels
+    from sigprop.maps import correlation_map
+
+    c = np.linspace(-1.0, 1.0, 201)
+    print("\nkinked φ, VIEW_QUADRATURE, min of repeats (s)        exact      table")
+    for name in ("relu", "hard_tanh"):
+        for label, fn in (
+            ("circle_kernels 256 pts depth 50", lambda m, k, name=name: circle_kernels(
+                name, 256, 50, 1.5 + 1e-3 * k, 0.1, quadrature=V, method=m)),
+            ("correlation_map 201 pts", lambda m, k, name=name: correlation_map(
+                name, c, 1.5 + 1e-3 * k, 0.1, quadrature=V, method=m)),
+        ):
+            best = {}
+            for m in ("exact", "table"):
+                fn(m, 0)
+                times = []
+                for k in range(1, repeats + 1):
+                    t = time.perf_counter()
+                    fn(m, k)
+                    times.append(time.perf_counter() - t)
+                best[m] = min(times)
+            print(f"{name:<10} {label:<40} {best['exact']:8.4f}   {best['table']:8.4f}")
 
 
 if __name__ == "__main__":

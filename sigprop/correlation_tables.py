@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from typing import NamedTuple
 
 import jax
@@ -263,3 +264,160 @@ def _solve(coeffs, s_lo, s_hi, zero_coeffs, sigma_w2, sigma_b2, rho, q_star, chi
     c_star = jnp.where(done, 1.0, jnp.cos(theta))
     chi_c = jnp.where(ordered, chi_1, jnp.where(at_zero, sigma_w2 * d_val, sigma_w2 * d_val))
     return c_star, chi_c
+
+
+# ---- panels over the whole half-circle θ ∈ [0, π], for the kernels and correlation-map views ----
+#
+# :func:`sigprop.kernels.circle_kernels` and :func:`sigprop.maps.correlation_map` need r and D at
+# any c ∈ [−1, 1] (θ ∈ [0, π]) and at variances that may span hundreds of e-folds (a deep ordered
+# network with σ_b² = 0 has q^l → 0 geometrically; a chaotic ELU one has q^l → ∞). So q is cut
+# into fixed panels, each tabulated on its own the first time a call needs it and then cached:
+#
+# * panel 0: √q ∈ [0, e^{S_MIN/2}] (variable √q: for a kink at 0, r and D are series in √q;
+#   kinks away from 0 contribute e^{−1/q}-flat terms);
+# * panels 1 … S_MAX − S_MIN: log q ∈ [S_MIN + k − 1, S_MIN + k], one e-fold each;
+# * the last panel: 1/√q ∈ [0, e^{−S_MAX/2}].
+#
+# Every panel is PANEL_Q × PANEL_THETA Chebyshev nodes. A panel whose trailing coefficients
+# exceed PANEL_TAIL_TOL (relative to the panel's values) is marked invalid, and callers use the
+# exact polar rule wherever q falls into an invalid (or not yet built) panel: e.g. hard tanh at
+# q ≳ 50, whose θ-structure (scale 1/√q) the panel does not resolve. The layout is fixed, so the
+# stacked panels always have the same shape and nothing recompiles when σ's move.
+
+PANEL_Q = 16
+"""Chebyshev nodes per panel in its q variable."""
+PANEL_THETA = 96
+"""Chebyshev nodes per panel in θ ∈ [0, π]."""
+PANEL_S_MIN = -10
+PANEL_S_MAX = 10
+N_PANELS = PANEL_S_MAX - PANEL_S_MIN + 2
+PANEL_TAIL_TOL = 1e-8
+"""A panel is used only if its largest trailing coefficient is ≤ this times its largest value."""
+_T_LO = math.exp(0.5 * PANEL_S_MIN)
+_U_HI = math.exp(-0.5 * PANEL_S_MAX)
+
+
+class Panels(NamedTuple):
+    """Stacked panels: ``coeffs`` (N_PANELS, PANEL_Q, PANEL_THETA, 2) Chebyshev coefficients of
+    (r, D) in (panel variable, θ ∈ [0, π]); ``valid`` (N_PANELS,) where they may be used."""
+
+    coeffs: jax.Array
+    valid: jax.Array
+
+
+def panel_q_nodes(i: int) -> np.ndarray:
+    """The variances at the Chebyshev nodes of panel i (see the layout above)."""
+    x = chebyshev_nodes(PANEL_Q)
+    if i == 0:
+        return (0.5 * _T_LO * (x + 1.0)) ** 2
+    if i == N_PANELS - 1:
+        return (0.5 * _U_HI * (x + 1.0)) ** -2.0
+    return np.exp(PANEL_S_MIN + i - 1 + 0.5 * (x + 1.0))
+
+
+def panel_theta_nodes() -> np.ndarray:
+    return 0.5 * math.pi * (chebyshev_nodes(PANEL_THETA) + 1.0)
+
+
+def _panel_from_values(values: np.ndarray) -> tuple[np.ndarray, bool, float]:
+    """Values (n_q, PANEL_THETA, 2) → (coefficients padded to PANEL_Q rows, valid, relative tail)."""
+    n_q = values.shape[0]
+    coeffs = np.einsum("jq,qkf->jkf", dct_matrix(n_q), values)
+    coeffs = np.einsum("lk,jkf->jlf", dct_matrix(PANEL_THETA), coeffs)
+    scale = np.maximum(np.max(np.abs(values), axis=(0, 1)), 1e-300)
+    tail = np.max(np.abs(coeffs[:, 3 * PANEL_THETA // 4 :]), axis=(0, 1)) / scale
+    if n_q > 1:
+        tail = np.maximum(tail, np.max(np.abs(coeffs[3 * n_q // 4 :]), axis=(0, 1)) / scale)
+    full = np.zeros((PANEL_Q, PANEL_THETA, 2))
+    full[:n_q] = coeffs
+    tail = float(np.max(tail))
+    ok = bool(np.all(np.isfinite(coeffs))) and tail <= PANEL_TAIL_TOL
+    return full, ok, tail
+
+
+@functools.lru_cache(maxsize=256)
+def panel(phi: Nonlinearity, quad: qd.Quadrature, i: int) -> tuple[np.ndarray, bool, float]:
+    """Panel i of φ (cached): (coefficients (PANEL_Q, PANEL_THETA, 2), valid, relative tail).
+
+    Positively homogeneous φ (ReLU, leaky ReLU) have r, D independent of q: every panel is the
+    one θ-table at q = 1 (:func:`_angle_panel`)."""
+    if phi.homogeneous:
+        return _angle_panel(phi, quad)
+    r, d = polar_values(phi, quad, panel_q_nodes(i), panel_theta_nodes())
+    return _panel_from_values(np.stack([r, d], axis=-1))
+
+
+@functools.lru_cache(maxsize=32)
+def _angle_panel(phi: Nonlinearity, quad: qd.Quadrature) -> tuple[np.ndarray, bool, float]:
+    r, d = polar_values(phi, quad, np.array([1.0]), panel_theta_nodes())
+    return _panel_from_values(np.stack([r, d], axis=-1))
+
+
+def panel_index(q: np.ndarray) -> np.ndarray:
+    """Host-side panel indices of variances q (the same rule as :func:`_locate`)."""
+    s = np.log(np.maximum(np.asarray(q, dtype=np.float64), 1e-300))
+    idx = np.where(s < PANEL_S_MIN, 0, np.where(s >= PANEL_S_MAX, N_PANELS - 1, 1 + np.floor(s) - PANEL_S_MIN))
+    return idx.astype(int)
+
+
+@functools.lru_cache(maxsize=64)
+def _stack(phi: Nonlinearity, quad: qd.Quadrature, built: frozenset) -> Panels:
+    coeffs = np.zeros((N_PANELS, PANEL_Q, PANEL_THETA, 2))
+    valid = np.zeros(N_PANELS, dtype=bool)
+    for i in built:
+        coeffs[i], valid[i], _ = panel(phi, quad, i)
+    return Panels(jnp.asarray(coeffs), jnp.asarray(valid))
+
+
+_BUILT: dict[tuple, set] = {}
+_BUILT_LOCK = threading.Lock()
+
+
+def panels(phi: Nonlinearity, quad: qd.Quadrature, q) -> Panels:
+    """The stacked panels of φ with (at least) those covering the variances ``q`` built.
+
+    Panels are built once per (φ, quadrature) and kept; a variance whose panel is invalid is
+    evaluated by the exact rule by the caller. Non-finite q are ignored (the caller's exact path
+    reports the overflow). Panels near a boundary are built on both sides, so that rounding in
+    the jitted :func:`_locate` never meets an unbuilt one."""
+    q = np.asarray(q, dtype=np.float64).ravel()
+    q = q[np.isfinite(q)]
+    if phi.homogeneous:
+        need = set(range(N_PANELS))
+    else:
+        need = {int(i) for i in panel_index(q * (1 + 1e-12))} | {int(i) for i in panel_index(q * (1 - 1e-12))}
+    with _BUILT_LOCK:
+        built = _BUILT.setdefault((phi, quad), set())
+        built |= need
+        key = frozenset(built)
+    return _stack(phi, quad, key)
+
+
+def _locate(q: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(panel index, Chebyshev variable x ∈ [−1, 1]) of a scalar variance q (jittable)."""
+    q = jnp.maximum(q, 1e-300)
+    s = jnp.log(q)
+    lo, hi = s < PANEL_S_MIN, s >= PANEL_S_MAX
+    fl = jnp.floor(s)
+    idx = jnp.where(lo, 0, jnp.where(hi, N_PANELS - 1, 1 + fl - PANEL_S_MIN))
+    sq = jnp.sqrt(q)
+    x = jnp.where(lo, 2.0 * sq / _T_LO - 1.0, jnp.where(hi, 2.0 / (sq * _U_HI) - 1.0, 2.0 * (s - fl) - 1.0))
+    idx = jnp.where(jnp.isfinite(s), idx, 0)
+    return jnp.clip(idx, 0, N_PANELS - 1).astype(jnp.int32), jnp.clip(x, -1.0, 1.0)
+
+
+def panel_ok(p: Panels, q: jax.Array) -> jax.Array:
+    """Whether the (scalar) variance q may use the panels (finite, panel built and valid)."""
+    return p.valid[_locate(q)[0]] & jnp.isfinite(q)
+
+
+def panel_values(p: Panels, q: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """r(q, θ) and D(q, θ) at one scalar variance q and correlations c (N,), θ = arccos c."""
+    idx, x = _locate(q)
+    t_x = jnp.cos(jnp.arange(PANEL_Q) * jnp.arccos(x))  # T_j(x)
+    a = jnp.einsum("j,jkf->kf", t_x, p.coeffs[idx])  # (PANEL_THETA, 2)
+    theta = jnp.arccos(jnp.clip(c, -1.0, 1.0))
+    x_t = jnp.clip(2.0 * theta / math.pi - 1.0, -1.0, 1.0)
+    t_t = jnp.cos(jnp.arccos(x_t)[:, None] * jnp.arange(PANEL_THETA)[None, :])  # (N, PANEL_THETA)
+    v = t_t @ a
+    return v[:, 0], v[:, 1]

@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
+from sigprop import correlation_tables as ct
 from sigprop import quadrature as qd
 from sigprop.errors import InvalidParameterError, LengthMapDivergesError
 from sigprop.expectations import Q_TINY, bivariate_polar, mehler, moments
@@ -250,6 +251,56 @@ def _compiled_circle(phi: Nonlinearity, quad: qd.Quadrature, depth: int):
     return jax.jit(run)
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled_circle_lengths(phi: Nonlinearity, quad: qd.Quadrature, depth: int):
+    """Jitted (r², σ_w², σ_b², ρ) ↦ q^0 … q^{L−1}, the variances the L layers of a circle see
+    (the same length map as :func:`_layer`), so that the table path knows which panels it needs."""
+
+    def run(r2, sigma_w2, sigma_b2, rho):
+        def step(q, _):
+            return sigma_w2 / rho * moments(phi, quad, q).F + sigma_b2, q[0]
+
+        return jax.lax.scan(step, jnp.full((1,), sigma_w2 * r2 / 2 + sigma_b2), None, length=depth)[1]
+
+    return jax.jit(run)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_circle_table(phi: Nonlinearity, quad: qd.Quadrature, depth: int):
+    """As :func:`_compiled_circle`, with r and D from the panels of :mod:`sigprop.correlation_tables`
+    (an extra argument, so new panels or σ's never recompile): E[φ(u)φ(u')] = F(q) − q(1 − c) r(q, θ),
+    E[φ'(u)φ'(u')] = D(q, θ). A layer whose q falls into an invalid panel uses the exact rule."""
+
+    def run(delta, r2, sigma_w2, sigma_b2, rho, panels):
+        zero = jnp.zeros(delta.shape, dtype=jnp.int32)
+
+        def step(s, _):
+            m = moments(phi, quad, s.q, coeffs=True)
+            q = s.q[0]
+            sq = jnp.sqrt(jnp.maximum(s.q, Q_TINY))
+            c = jnp.clip(s.k / (sq[zero] * sq[zero]), -1.0, 1.0)
+
+            def table(_):
+                r, d = ct.panel_values(panels, q, c)
+                return m.F[0] - q * (1.0 - c) * r, d
+
+            def exact(_):
+                return _pair_expectations(phi, quad, s.q, m.coeffs, zero, zero, c)
+
+            K, Kc = jax.lax.cond(ct.panel_ok(panels, q), table, exact, None)
+            new_q = sigma_w2 / rho * m.F + sigma_b2
+            k = sigma_w2 * K + sigma_b2
+            new = _State(new_q, new_q + sigma_w2 / rho * m.G * s.theta_diag, k, k + sigma_w2 * Kc * s.theta)
+            return new, jnp.max(new.q)
+
+        q0 = jnp.full((1,), sigma_w2 * r2 / 2 + sigma_b2)
+        k0 = sigma_w2 * r2 / 2 * jnp.cos(delta) + sigma_b2
+        s, q_max = jax.lax.scan(step, _State(q0, q0, k0, k0), None, length=depth)
+        return s.q[0], s.theta_diag[0], s.k, s.theta, jnp.max(q_max, initial=q0[0])
+
+    return jax.jit(run)
+
+
 def _check_inputs(X, name: str) -> np.ndarray:
     try:
         X = np.asarray(X, dtype=np.float64)
@@ -351,6 +402,7 @@ def circle_kernels(
     *,
     radius: float = 1.0,
     quadrature: qd.Quadrature = qd.DEFAULT,
+    method: str = "exact",
 ) -> CircleKernels:
     """Kernels of n equally spaced points x(θ_j) = r (cos θ_j, sin θ_j), θ_j = 2πj/n (fast path).
 
@@ -363,6 +415,18 @@ def circle_kernels(
       phi, depth, sigma_w2, sigma_b2, dropout, quadrature: as in :func:`kernels`.
       n_points: number of points n ≥ 1.
       radius: r > 0.
+      method: ``"exact"`` (default): every bivariate expectation by the quadrature rule.
+        ``"table"``: for kinked φ, E[φ(u)φ(u')] = E[φ²](q) − q(1 − c) r(q, θ) and E[φ'φ'] = D(q, θ)
+        from per-φ Chebyshev panels in (q, θ ∈ [0, π]) built once (with the same ``quadrature``)
+        and cached (:mod:`sigprop.correlation_tables`); the length map and E[φ'²] stay exact.
+        Much faster for kinked φ (ReLU, 256 points, depth 50: ~0.85 s → a few ms) and, measured
+        against ``"exact"`` (default quadrature, tests/test_kernels_tables.py): ≤ 1e-7 relative to
+        the row's largest entry, measured ~1e-12, for ReLU, hard tanh, ELU and a custom kinked φ.
+        With a coarse quadrature (the dashboard's) the two differ by that rule's own error (hard
+        tanh ~2e-5 at σ_w² = 2, σ_b² = 0), the table being as close to the default-rule values.
+        At c = −1 exactly (Δ = π with σ_b² = 0) E[φ'φ'] ~ √(1 + c) is ill-conditioned in both.
+        Layers whose variance falls into a panel that does not meet its tolerance (e.g. hard
+        tanh at q ≳ 50) use the exact rule. Smooth φ ignore it (their exact path is fast).
 
     Returns:
       :class:`CircleKernels` with the angles and the first rows; ``.nngp`` and ``.ntk`` give
@@ -378,8 +442,17 @@ def circle_kernels(
     n = check_int(n_points, "n_points", 1, MAX_POINTS)
     if not (isinstance(radius, int | float | np.floating) and math.isfinite(radius) and radius > 0):
         raise InvalidParameterError(f"radius must be a positive finite number, got {radius!r}")
+    if method not in ("exact", "table"):
+        raise InvalidParameterError(f"method must be 'exact' or 'table', got {method!r}")
     k = np.arange(1, n // 2 + 1)
-    q, t, kk, tt, q_max = _compiled_circle(phi, quadrature, depth)(2 * np.pi * k / n, float(radius) ** 2, sw2, sb2, rho)
+    r2 = float(radius) ** 2
+    if method == "table" and not phi.is_smooth:
+        lengths = np.asarray(_compiled_circle_lengths(phi, quadrature, depth)(r2, sw2, sb2, rho))
+        panels = ct.panels(phi, quadrature, lengths)
+        run = _compiled_circle_table(phi, quadrature, depth)
+        q, t, kk, tt, q_max = run(2 * np.pi * k / n, r2, sw2, sb2, rho, panels)
+    else:
+        q, t, kk, tt, q_max = _compiled_circle(phi, quadrature, depth)(2 * np.pi * k / n, r2, sw2, sb2, rho)
     lag = np.minimum(np.arange(1, n), n - np.arange(1, n)) - 1  # row entry j ≥ 1 is Δ_{min(j, n−j)}
     nngp_row = np.concatenate([[float(q)], np.asarray(kk)[lag]])
     ntk_row = np.concatenate([[float(t)], np.asarray(tt)[lag]])
