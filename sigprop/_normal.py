@@ -154,3 +154,40 @@ def standard_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     which = jax.lax.broadcasted_iota(jnp.int32, (2, half), 0)
     pair = (radius * jnp.where(which == 0, cos, sin)).reshape(-1)
     return pair[:size].reshape(shape)
+
+
+def _pair_words(key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    """The 53 high bits of both words of Threefry blocks (j, 0), j = 0 … n − 1, computed once per block.
+
+    XLA's CPU backend has no multi-output fusion: two arrays read from one block would each
+    recompute the block's 20 rounds. So the words travel as one complex128 array (exact integers
+    below 2⁵³ in its real and imaginary parts) behind a complex division by a traced 1.0 — an
+    "expensive" op, which XLA materialises instead of duplicating into both consumers. Converting
+    back to integers is exact.
+    """
+    k0, k1 = key_words(key)
+    a, b = threefry2x64(k0, k1, jax.lax.iota(jnp.uint64, n), jnp.zeros((n,), jnp.uint64))
+    one = 1.0 + 0.0 * (k0 >> np.uint64(11)).astype(jnp.float64)  # 1.0 that the compiler cannot fold
+    both = jax.lax.complex((a >> np.uint64(11)).astype(jnp.float64), (b >> np.uint64(11)).astype(jnp.float64))
+    both = both / one
+    unpack = lambda v: v.astype(jnp.int64).astype(jnp.uint64)  # noqa: E731
+    return unpack(jnp.real(both)), unpack(jnp.imag(both))
+
+
+def normal_pair(key: jax.Array, shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+    """Two independent arrays of i.i.d. N(0, 1) float64 samples of ``shape``: (R cos Θ, R sin Θ).
+
+    Element j of both comes from Threefry block (j, 0) by the Box–Muller transform, and the
+    block, the logarithm and the square root are computed once per pair (not once per output, as
+    a single interleaved array needs on XLA's CPU backend). From the block's words a, b (their
+    53 high bits, see :func:`_pair_words`): U₁ from a's 52 high bits, R = √(−2 log(1 − U₁)); Θ =
+    2πU₂ with U₂ on the 2⁻⁵⁴ grid, its 52 high bits from b's and its quadrant from bit 11 of a
+    and of b (bits no other part uses). Callers that only sum over the elements (the Gram engine's
+    statistics) never need the two halves interleaved.
+    """
+    a, b = _pair_words(key, math.prod(shape))  # a = word₀ >> 11, b = word₁ >> 11
+    one_bit = np.uint64(1)
+    radius = jnp.sqrt(-2.0 * log(1.0 - unit_uniform(a << np.uint64(11))))
+    turn = (b << np.uint64(11)) | ((a & one_bit) << one_bit) | (b & one_bit)
+    sin, cos = sincos_turn(turn)
+    return (radius * cos).reshape(shape), (radius * sin).reshape(shape)

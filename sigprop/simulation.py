@@ -120,28 +120,58 @@ def post_activation(phi: Nonlinearity, key: jax.Array, rho: jax.Array, z: jax.Ar
     return apply_dropout(key, rho, jax.jvp(phi.fn, (z,), (dz,)))
 
 
-# Layer states are stored with one row per input: z is (m, N_l), so the Gram products y yᵀ and the
-# mixing A g contract over the contiguous axis (about 3× faster on CPU than the (N_l, m) layout).
+# A layer state is a tuple of column blocks (z_1, …, z_B), each with one row per input: z_j is
+# (m, n_j) and the layer is their concatenation along the units, N_l = Σ n_j. The units are
+# exchangeable and every statistic is a sum over them, so the blocks are never concatenated
+# (XLA's CPU concatenation is slow): the Gram engine keeps the cos and sin halves of its Box–Muller
+# pairs as two blocks. Rows are inputs so that the products y yᵀ and A g contract over the
+# contiguous axis (about 3× faster on CPU than the (N_l, m) layout).
+
+Blocks = tuple[jax.Array, ...]
 
 
-def gram_layer(phi: Nonlinearity, key: jax.Array, z, dz, params: Params, width: int):
-    """One exact layer in O(N m²): columns of [z'; δz'] ~ N(0, Σ), Σ = σ_w²[y; δy][y; δy]ᵀ/N_l + σ_b²."""
+def _gram(xs: Blocks, ys: Blocks) -> jax.Array:
+    """Σ_j x_j y_jᵀ over the blocks: (m_x, m_y)."""
+    return functools.reduce(jnp.add, (x @ y.T for x, y in zip(xs, ys, strict=True)))
+
+
+def gram_layer(phi: Nonlinearity, key: jax.Array, zs: Blocks, dzs: Blocks | None, params: Params, width: int):
+    """One exact layer in O(N m²): columns of [z'; δz'] ~ N(0, Σ), Σ = σ_w²[y; δy][y; δy]ᵀ/N_l + σ_b².
+
+    The new layer is two blocks, z' = A (R cos Θ) and A (R sin Θ) for ⌈N/2⌉ Box–Muller pairs
+    (:func:`sigprop._normal.normal_pair`; for odd N the last pair's sine is dropped).
+    """
     sigma_w2, sigma_b2, rho = params
     k_mask, k_noise = jax.random.split(key)
-    m = z.shape[0]
-    y, dy = post_activation(phi, k_mask, rho, z, dz)
-    stacked = y if dy is None else jnp.concatenate([y, dy], axis=0)
-    k = stacked.shape[0]
-    bias = jnp.zeros((k, k), z.dtype).at[:m, :m].set(sigma_b2)
-    sigma = sigma_w2 * (stacked @ stacked.T) / z.shape[1] + bias
-    out = covariance_factor(sigma) @ standard_normal(k_noise, (k, width))
-    return (out, None) if dy is None else (out[:m], out[m:])
+    m = zs[0].shape[0]
+    n_in = sum(z.shape[1] for z in zs)
+    masks = [jax.random.fold_in(k_mask, j) for j in range(len(zs))]
+    if dzs is None:
+        ys = tuple(post_activation(phi, k, rho, z, None)[0] for k, z in zip(masks, zs, strict=True))
+        sigma = sigma_w2 * _gram(ys, ys) / n_in + sigma_b2
+    else:
+        pairs = [post_activation(phi, k, rho, z, dz) for k, z, dz in zip(masks, zs, dzs, strict=True)]
+        ys, dys = tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+        yy, yd, dd = _gram(ys, ys), _gram(ys, dys), _gram(dys, dys)
+        bias = jnp.zeros((2 * m, 2 * m), yy.dtype).at[:m, :m].set(sigma_b2)
+        sigma = sigma_w2 * jnp.block([[yy, yd], [yd.T, dd]]) / n_in + bias
+    k = sigma.shape[0]
+    factor = covariance_factor(sigma)
+    half = -(-width // 2)
+    g_cos, g_sin = _normal.normal_pair(k_noise, (k, half))
+    noise = (g_cos, g_sin[:, : width - half]) if width > half else (g_cos,)
+    out = tuple(factor @ g for g in noise)
+    return (out, None) if dzs is None else (tuple(o[:m] for o in out), tuple(o[m:] for o in out))
 
 
-def dense_layer(phi: Nonlinearity, key: jax.Array, z, dz, params: Params, width: int):
-    """One layer with a real W ~ N(0, σ_w²/N_l) (width × N_l) and b ~ N(0, σ_b²); δz' by ``jax.jvp``."""
+def dense_layer(phi: Nonlinearity, key: jax.Array, zs: Blocks, dzs: Blocks | None, params: Params, width: int):
+    """One layer with a real W ~ N(0, σ_w²/N_l) (width × N_l) and b ~ N(0, σ_b²); δz' by ``jax.jvp``.
+
+    The state is a single block (the inputs are one, and so is every layer this engine makes).
+    """
     sigma_w2, sigma_b2, rho = params
     k_w, k_b, k_mask = jax.random.split(key, 3)
+    (z,) = zs
     n_in = z.shape[1]
     w = standard_normal(k_w, (width, n_in)) * jnp.sqrt(sigma_w2 / n_in)
     b = standard_normal(k_b, (1, width)) * jnp.sqrt(sigma_b2)
@@ -149,23 +179,28 @@ def dense_layer(phi: Nonlinearity, key: jax.Array, z, dz, params: Params, width:
     def layer(x):
         return apply_dropout(k_mask, rho, (phi.fn(x),))[0] @ w.T + b
 
-    if dz is None:
-        return layer(z), None
-    return jax.jvp(layer, (z,), (dz,))
+    if dzs is None:
+        return (layer(z),), None
+    out, dout = jax.jvp(layer, (z,), dzs)
+    return (out,), (dout,)
 
 
 LAYERS = {"gram": gram_layer, "dense": dense_layer}
 
 
-def layer_statistics(z: jax.Array, dz: jax.Array | None, pairs: tuple[np.ndarray, np.ndarray]) -> dict:
-    """Per-input q = ‖z‖²/N, m4 = Σ z⁴/N, ‖δz‖², and per-pair c = (z_a·z_b/N)/√(q_a q_b); z is (m, N)."""
-    n = z.shape[1]
-    gram = z @ z.T / n
+def layer_statistics(zs: Blocks, dzs: Blocks | None, pairs: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Per-input q = ‖z‖²/N, m4 = Σ z⁴/N, ‖δz‖², and per-pair c = (z_a·z_b/N)/√(q_a q_b).
+
+    ``zs`` are the layer's column blocks (m, n_j), N = Σ n_j: every statistic is a sum over blocks.
+    """
+    n = sum(z.shape[1] for z in zs)
+    gram = _gram(zs, zs) / n
     q = jnp.diagonal(gram)
     a, b = pairs
-    out = {"q": q, "c": gram[a, b] / jnp.sqrt(q[a] * q[b]), "m4": jnp.mean(z**4, axis=1)}
-    if dz is not None:
-        out["dz2"] = jnp.sum(dz * dz, axis=1)
+    m4 = functools.reduce(jnp.add, (jnp.sum(z**4, axis=1) for z in zs)) / n
+    out = {"q": q, "c": gram[a, b] / jnp.sqrt(q[a] * q[b]), "m4": m4}
+    if dzs is not None:
+        out["dz2"] = functools.reduce(jnp.add, (jnp.sum(dz * dz, axis=1) for dz in dzs))
     return out
 
 
@@ -201,7 +236,8 @@ def network(
     """
     k_in, k_tan, k_layers = jax.random.split(key, 3)
     x = (orthonormal_inputs(k_in, width, x_or_gram) if generate else x_or_gram).T  # rows are inputs
-    dx = standard_normal(k_tan, x.shape) if jacobian else None
+    dx = (standard_normal(k_tan, x.shape),) if jacobian else None
+    x = (x,)
     layer = functools.partial(LAYERS[engine], phi, params=params, width=width)
     keys = jax.random.split(k_layers, depth)
     first = layer(keys[0], x, dx)

@@ -96,3 +96,34 @@ def test_each_key_draws_its_own_stream_under_vmap():
     assert not np.array_equal(bits[0], bits[1])
     ones = np.unpackbits(bits.view(np.uint8)).mean()
     assert abs(ones - 0.5) < 4 * 0.5 / np.sqrt(bits.size * 64)
+
+
+def test_pair_words_are_the_threefry_words_computed_once():
+    """normal_pair's words travel through a complex128 array unchanged: the 53 high bits of block (j, 0)."""
+    key = jax.random.key(11)
+    a, b = (np.asarray(v) for v in jax.jit(lambda k: nm._pair_words(k, 4097))(key))
+    w0, w1 = (np.asarray(v) for v in jax.jit(lambda k: nm.blocks(k, 4097))(key))
+    np.testing.assert_array_equal(a, w0 >> np.uint64(11))
+    np.testing.assert_array_equal(b, w1 >> np.uint64(11))
+
+
+def test_normal_pair_law_and_independence_of_the_halves():
+    """Both halves (R cos Θ, R sin Θ) are N(0, 1) (moments, KS) and uncorrelated, also in z² (same R)."""
+    c, s = (np.asarray(v) for v in jax.jit(lambda k: nm.normal_pair(k, (2, 2**19 + 1)))(jax.random.key(5)))
+    assert c.shape == s.shape == (2, 2**19 + 1) and c.dtype == s.dtype == np.float64
+    for z in (c.ravel(), s.ravel(), np.concatenate([c.ravel(), s.ravel()])):
+        n = z.size
+        assert abs(z.mean()) < 4 / np.sqrt(n)
+        assert abs(z.var() - 1) < 4 * np.sqrt(2 / n)
+        assert abs(stats.kurtosis(z, fisher=False) - 3) < 4 * np.sqrt(24 / n)
+        assert stats.kstest(z, "norm").pvalue > 1e-3
+    n = c.size
+    assert abs(np.corrcoef(c.ravel(), s.ravel())[0, 1]) < 4 / np.sqrt(n)
+    assert abs(np.corrcoef(c.ravel() ** 2, s.ravel() ** 2)[0, 1]) < 4 / np.sqrt(n)
+    # the same key and shape give the same samples; vmap over keys draws each key's own stream
+    keys = jax.random.split(jax.random.key(3), 3)
+    bc, bs = (np.asarray(v) for v in jax.vmap(lambda k: nm.normal_pair(k, (4, 5)))(keys))
+    for i in range(3):
+        one = nm.normal_pair(keys[i], (4, 5))
+        np.testing.assert_array_equal(bc[i], np.asarray(one[0]))
+        np.testing.assert_array_equal(bs[i], np.asarray(one[1]))

@@ -161,6 +161,17 @@ def test_memory_chunks_do_not_change_the_networks():
         np.testing.assert_allclose(whole[name], chunked[name], rtol=1e-12, err_msg=name)
 
 
+def test_gram_engine_with_an_odd_width_and_its_two_blocks():
+    """Odd N: ⌈N/2⌉ Box–Muller pairs, the last sine dropped; q⁰ exact, q¹ of a linear layer near σ_w² q⁰ + σ_b²."""
+    r = simulate("linear", 1.5, 0.2, width=33, depth=3, seeds=400, q0=0.8, n_inputs=3, jacobian=True, seed=2)
+    np.testing.assert_allclose(r.q[:, 0], 0.8, rtol=1e-12)
+    assert np.all(np.isfinite(r.q)) and np.all(np.isfinite(r.c)) and np.all(np.isfinite(r.jacobian))
+    assert np.all(within(r.q_mean, r.q_se, r.theory.q, 33, relative=True))
+    # the same seed is the same network
+    again = simulate("linear", 1.5, 0.2, width=33, depth=3, seeds=400, q0=0.8, n_inputs=3, jacobian=True, seed=2)
+    np.testing.assert_array_equal(r.q, again.q)
+
+
 def test_to_dict_is_strict_json_with_the_documented_layout():
     """Default two inputs: q_* are [layer][input], c_* are per-layer floats for the single pair."""
     r = simulate("relu", 2.0, 0.0, width=32, depth=4, seeds=1)  # one seed: se undefined -> null
