@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 import sigprop as sp
+from sigprop import correlation_tables
 from sigprop import quadrature as qd
 from sigprop.errors import SigpropError
 from sigprop.nonlinearities import NAMES
@@ -183,28 +184,40 @@ def cobweb_path(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return stairs[:-1], stairs[1:]
 
 
-def iterated_maps(s: Settings, q_star: float) -> dict:
+COBWEB_STEPS = 32
+"""Steps drawn in the correlation cobweb (a staircase longer than this is not readable)."""
+
+
+def iterated_maps(s: Settings, q_star: float, trajectory_data: dict) -> dict:
     """C(c) at q* with the cobweb from c⁰, and V(q) with the cobweb from q⁰.
 
     The correlation cobweb iterates c_{l+1} = C(c_l) at fixed q = q* (Poole et al. 2016, Fig. 2);
-    the length cobweb iterates q_{l+1} = V(q_l).
+    the length cobweb iterates q_{l+1} = V(q_l), which is the q^l of ``trajectory_data``
+    (:func:`trajectory`), reused rather than recomputed.
     """
     phi = s.nonlinearity
     c = np.linspace(-1.0, 1.0, MAP_POINTS)
     # kinked φ: C(c) from the cached Chebyshev panels (sigprop.correlation_tables), not the polar rule
     C, _ = sp.correlation_map(phi, c, s.sigma_w2, s.sigma_b2, s.dropout, quadrature=VIEW_QUADRATURE, method="table")
-    steps = min(s.depth, 64)
-    t = sp.trajectories(phi, s.sigma_w2, s.sigma_b2, 64, q0=max(q_star, 1e-12), c0=s.c0, dropout=s.dropout,
-                        quadrature=VIEW_QUADRATURE)
-    cx, cy = cobweb_path(t.c[: steps + 1])
-    tq = sp.trajectories(phi, s.sigma_w2, s.sigma_b2, 64, q0=s.q0, c0=s.c0, dropout=s.dropout,
-                         quadrature=VIEW_QUADRATURE)
-    q_iter = tq.q[: steps + 1]
+    t = sp.trajectories(phi, s.sigma_w2, s.sigma_b2, COBWEB_STEPS, q0=max(q_star, 1e-12), c0=s.c0,
+                        dropout=s.dropout, quadrature=VIEW_QUADRATURE)
+    cx, cy = cobweb_path(t.c[: min(s.depth, COBWEB_STEPS) + 1])
+    q_iter = trajectory_data["q"][: COBWEB_STEPS + 1]
     q_top = float(max(2.0 * max(q_star, s.q0), 1.2 * np.max(q_iter), 0.5))
     q = np.linspace(0.0, q_top, MAP_POINTS)
     V = sp.length_map(phi, q, s.sigma_w2, s.sigma_b2, s.dropout, quadrature=VIEW_QUADRATURE)
     qx, qy = cobweb_path(q_iter)
     return dict(c=c, C=np.asarray(C), c_path=(cx, cy), q=q, V=V, q_path=(qx, qy))
+
+
+def prebuild_tables(phi: str) -> None:
+    """Build every Chebyshev panel the kinked-φ views can need (done by the server's warm-up).
+
+    Otherwise a slider move into a new range of q pays a panel build (0.1–0.8 s) once.
+    """
+    f = sp.nonlinearity(phi)
+    if not f.is_smooth:
+        correlation_tables.panels(f, VIEW_QUADRATURE, np.exp(np.arange(-10.5, 11.0)))
 
 
 # ---- function space (NNGP) ---------------------------------------------------------------------

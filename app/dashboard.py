@@ -115,7 +115,8 @@ class Explorer(param.Parameterized):
         try:
             compute.check_settings(s)
             ro = compute.readout(s)
-            data = dict(readout=ro, trajectory=compute.trajectory(s), maps=compute.iterated_maps(s, ro["q_star"]),
+            traj = compute.trajectory(s)
+            data = dict(readout=ro, trajectory=traj, maps=compute.iterated_maps(s, ro["q_star"], traj),
                         functions=compute.function_space(s, self.train_theta, self.train_y))
         except SigpropError as err:
             self.error = str(err)

@@ -49,11 +49,12 @@ def warm_up(phis=("tanh",)) -> float:
     s = compute.Settings()
     for phi in phis:
         si = s.replace(phi=phi)
+        compute.prebuild_tables(phi)
         compute.phase(phi, 1.0)
+        compute.phase(phi, 0.9)  # the dropout preset
         compute.critical_curve(phi, 1.0)
         ro = compute.readout(si)
-        compute.trajectory(si)
-        compute.iterated_maps(si, ro["q_star"])
+        compute.iterated_maps(si, ro["q_star"], compute.trajectory(si))
         compute.function_space(si)
     return time.perf_counter() - t0
 
