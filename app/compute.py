@@ -65,8 +65,8 @@ class Settings:
     sigma_b2: float = 0.05
     dropout: float = 1.0
     depth: int = 50
-    width: int = 1024
-    seeds: int = 16
+    width: int = 512
+    seeds: int = 8
     c0: float = 0.5
     q0: float = 1.0
     quantity: str = "chi_1"

@@ -16,7 +16,7 @@ import numpy as np
 import panel as pn
 import param
 from bokeh.events import Tap
-from bokeh.models import ColumnDataSource
+from bokeh.models import ColumnDataSource, Div
 
 import sigprop as sp
 from app import compute, export, plots, teaching
@@ -46,8 +46,8 @@ class Explorer(param.Parameterized):
     sigma_b2 = param.Number(default=0.05, bounds=(0.0, 1e8), doc="bias variance σ_b²")
     dropout = param.Number(default=1.0, bounds=(0.01, 1.0), doc="dropout keep-probability ρ")
     depth = param.Integer(default=50)
-    width = param.Integer(default=1024)
-    seeds = param.Integer(default=16)
+    width = param.Integer(default=512)
+    seeds = param.Integer(default=8)
     c0 = param.Number(default=0.5, bounds=(-1.0, 1.0), doc="input correlation c⁰")
     quantity = param.Selector(default="chi_1", objects=list(QUANTITIES))
     auto_simulate = param.Boolean(default=True, doc="rerun the simulation on every change when it is cheap")
@@ -279,7 +279,7 @@ def phase_view(ex: Explorer) -> pn.pane.HoloViews:
             # HoloViews runs stream subscribers outside Bokeh's document lock, where a change to
             # a plain Bokeh model (the marker's source) never reaches the browser: move in a locked tick.
             if x is not None and y is not None:
-                pn.state.execute(lambda: ex.move_to(x, y), schedule=True)
+                pn.state.execute(lambda: held(ex.move_to, x, y), schedule=True)
 
         tap.add_subscriber(on_tap)
         return (img * plots.critical_overlay(*ex.curve, ex.dropout)).opts(
@@ -353,6 +353,24 @@ def teaching_card(text: str) -> pn.Card:
 # ---- the page ----------------------------------------------------------------------------------
 
 
+def held(fn, *args) -> None:
+    """Run ``fn(*args)`` sending all the model changes it causes as one websocket message."""
+    with pn.io.hold():
+        fn(*args)
+
+
+def set_held(ex: Explorer, name: str, value) -> None:
+    """Set one Explorer parameter, sending all the resulting model changes as one message.
+
+    Without ``hold`` Bokeh sends each changed property (sources, texts, marker, URL) in its own
+    websocket message: ~20 per slider move, which dominated a busy server's time.
+    """
+    if value is None:
+        return
+    with pn.io.hold():
+        setattr(ex, name, value)
+
+
 def sidebar(ex: Explorer) -> list:
     phi = pn.widgets.Select.from_param(ex.param.phi, label="Nonlinearity φ")
     expr = pn.widgets.TextInput.from_param(ex.param.expression, label="Custom φ(x) (e.g. tanh(x) + 0.1*x)",
@@ -363,7 +381,7 @@ def sidebar(ex: Explorer) -> list:
         fixed = {"sigma_w2": (1e-6, 1e8), "sigma_b2": (0.0, 1e8), "dropout": (0.01, 1.0)}[name]
         w = pn.widgets.EditableFloatSlider(label=label, start=lo, end=hi, step=step, value=getattr(ex, name),
                                            fixed_start=fixed[0], fixed_end=fixed[1], format="0[.]0000")
-        w.param.watch(lambda e, n=name: setattr(ex, n, e.new) if e.new is not None else None, "value_throttled")
+        w.param.watch(lambda e, n=name: set_held(ex, n, e.new), "value_throttled")
         ex.param.watch(lambda e, w=w: setattr(w, "value", e.new), name)
         sliders[name] = w
     ints = []
@@ -371,7 +389,7 @@ def sidebar(ex: Explorer) -> list:
                                       ("width", "width N (simulation)", 2, MAX_WIDTH, 2),
                                       ("seeds", "seeds (simulation)", 2, MAX_SEEDS, 1)):
         w = pn.widgets.EditableIntSlider(label=label, start=lo, end=hi, step=step, value=getattr(ex, name))
-        w.param.watch(lambda e, n=name: setattr(ex, n, e.new) if e.new is not None else None, "value_throttled")
+        w.param.watch(lambda e, n=name: set_held(ex, n, e.new), "value_throttled")
         ex.param.watch(lambda e, w=w: setattr(w, "value", e.new), name)
         ints.append(w)
     quantity = pn.widgets.Select.from_param(ex.param.quantity, label="Phase diagram shows",
@@ -398,16 +416,22 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
                           sizing_mode="stretch_width", name="error")
     message = pn.pane.Alert(ex.param.message.rx(), alert_type="info", visible=ex.param.message.rx().rx.bool(),
                             sizing_mode="stretch_width")
-    readout = pn.pane.HTML(pn.bind(lambda _: readout_html(ex), ex.param.theory_version), name="readout",
-                           sizing_mode="stretch_width")
+    # Bokeh Divs whose text is replaced in place: a Panel HTML pane also re-sets its stylesheets
+    # (models), which makes Bokeh re-walk the whole document on every update (~80 ms)
+    readout_div = Div(text=readout_html(ex), width=360, name="readout")
+    readout = pn.pane.Bokeh(readout_div)
+    ex.param.watch(lambda *_: setattr(readout_div, "text", readout_html(ex)), "theory_version")
     views = live_views(ex)
     run = pn.widgets.Button(label="Run simulation", color="success", width=160)
     run.on_click(ex.run_simulation_async)
     spinner = pn.indicators.LoadingSpinner(value=True, size=25, visible=ex.param.running, label="simulating")
-    sim_note = pn.pane.Markdown(pn.bind(
-        lambda *_: ("" if ex.sim is not None else "*Simulation not shown: press Run (it reruns by itself when "
-                    f"width × depth × seeds ≤ {compute.AUTO_SIM_WORK:,}).*"),
-        ex.param.sim_version, ex.param.theory_version))
+    def sim_text(*_):
+        return ("" if ex.sim is not None else "<i>Simulation not shown: press Run (it reruns by itself when "
+                f"width × depth × seeds ≤ {compute.AUTO_SIM_WORK:,}).</i>")
+
+    sim_div = Div(text=sim_text(), width=520)
+    sim_note = pn.pane.Bokeh(sim_div)
+    ex.param.watch(lambda *_: setattr(sim_div, "text", sim_text()), ["sim_version", "theory_version"])
     clear = pn.widgets.Button(label="Clear data", width=110)
     clear.on_click(ex.clear_training_points)
     phase_card = pn.Column(
@@ -438,7 +462,10 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
         pn.state.location.sync(ex, URL_KEYS)
     template = pn.template.BootstrapTemplate(
         title="sigprop: signal propagation in deep random networks", sidebar=sidebar(ex), main=[main],
-        sidebar_width=330, header_background="#1f4e9c")
+        sidebar_width=330, header_background="#1f4e9c",
+        # Panel's busy indicator is one global state: every event in any session toggled every
+        # session's indicator (O(sessions²) work, 1.5 s per round at 20 sessions)
+        busy_indicator=None)
     template.explorer = ex
     template.views = views
     return template

@@ -79,6 +79,8 @@ def bokeh_client(url: str, values, start: threading.Barrier, out: list, errors: 
     """One session over the Bokeh websocket protocol, in its own thread and event loop."""
     import panel.models  # noqa: F401  (registers Panel's model types for deserialisation)
     from bokeh.client import pull_session
+    from bokeh.document.events import MessageSentEvent
+    from bokeh.events import DocumentReady
     from tornado.ioloop import IOLoop
 
     asyncio.set_event_loop(asyncio.new_event_loop())
@@ -87,6 +89,10 @@ def bokeh_client(url: str, values, start: threading.Barrier, out: list, errors: 
         doc = session.document
         entry = next(m for m in doc.models if type(m).__name__ == "Spinner" and m.value == 1.76)  # σ_w²
         readout = next(m for m in doc.models if "ro-sw2" in str(getattr(m, "text", "") or ""))
+        # BokehJS announces a rendered page with this event; Panel only sends held (combined)
+        # updates to sessions that did
+        doc.callbacks.trigger_on_change(MessageSentEvent(doc, "bokeh_event", DocumentReady()))
+        session.force_roundtrip()
     except Exception as err:  # report, do not hang the barrier
         errors.append(repr(err))
         start.abort()
