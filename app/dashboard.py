@@ -24,6 +24,8 @@ from app.compute import MAX_DEPTH, MAX_SEEDS, MAX_WIDTH, QUANTITIES, Settings
 from sigprop.errors import SigpropError
 from sigprop.nonlinearities import NAMES
 
+TAB_TRAJECTORIES, TAB_MAPS, TAB_FUNCTIONS = range(3)
+
 URL_KEYS = {
     "phi": "phi", "expression": "expr", "sigma_w2": "sw2", "sigma_b2": "sb2", "dropout": "rho",
     "depth": "depth", "width": "width", "seeds": "seeds", "c0": "c0", "quantity": "view",
@@ -58,6 +60,7 @@ class Explorer(param.Parameterized):
     phase_version = param.Integer(default=0)
     sim_version = param.Integer(default=0)
     running = param.Boolean(default=False)
+    active_tab = param.Integer(default=0, doc="the main-area tab on screen (views elsewhere are drawn when shown)")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -297,21 +300,31 @@ def live_views(ex: Explorer) -> dict:
              "qmap": plots.CobwebView("Length map V(q) (cobweb from q⁰ = 1)", "q", "V(q)"),
              "functions": plots.FunctionView()}
 
+    pushed = {}  # tab index → theory_version last drawn there
+
     def theory(*_):
-        t = ex.theory
-        for w in "qc":
-            views[w].update(t["trajectory"], ex.sim)
-        m = t["maps"]
-        views["cmap"].update(m["c"], m["C"], m["c_path"])
-        views["qmap"].update(m["q"], m["V"], m["q_path"])
-        views["functions"].update(t["functions"], ex.good.depth)
+        """Draw the visible tab now; a hidden tab is drawn when it is shown (less to send per move)."""
+        t, tab = ex.theory, ex.active_tab
+        if pushed.get(tab) == ex.theory_version:
+            return
+        if tab == TAB_TRAJECTORIES:
+            for w in "qc":
+                views[w].update(t["trajectory"], ex.sim)
+        elif tab == TAB_MAPS:
+            m = t["maps"]
+            views["cmap"].update(m["c"], m["C"], m["c_path"])
+            views["qmap"].update(m["q"], m["V"], m["q_path"])
+        else:
+            views["functions"].update(t["functions"], ex.good.depth)
+        pushed[tab] = ex.theory_version
 
     def simulation(*_):
         for w in "qc":
             views[w].update(ex.theory["trajectory"], ex.sim)
 
-    theory()
-    ex.param.watch(theory, "theory_version")
+    for ex.active_tab in (TAB_MAPS, TAB_FUNCTIONS, TAB_TRAJECTORIES):  # every view starts drawn
+        theory()
+    ex.param.watch(theory, ["theory_version", "active_tab"])
     ex.param.watch(simulation, "sim_version")
     views["functions"].figure.on_event(Tap, lambda e: ex.add_training_point(e.x, e.y))
     return views
@@ -455,9 +468,10 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
     main = pn.Column(
         error, message,
         pn.Row(phase_card, readout_card),
-        pn.Tabs(("Depth trajectories", traj_card), ("Iterated maps", maps_card), ("Function space", fs_card),
-                dynamic=False),
+        tabs := pn.Tabs(("Depth trajectories", traj_card), ("Iterated maps", maps_card), ("Function space", fs_card),
+                        dynamic=False),
     )
+    tabs.param.watch(lambda e: held(setattr, ex, "active_tab", e.new), "active")
     if sync_url and pn.state.location is not None:
         pn.state.location.sync(ex, URL_KEYS)
     template = pn.template.BootstrapTemplate(

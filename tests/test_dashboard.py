@@ -59,11 +59,16 @@ def test_slider_move_reaches_every_view(ex, page):
     np.testing.assert_allclose(t["c"], ref.c, rtol=1e-7, atol=1e-9)
     C, _ = sp.correlation_map("tanh", ex.theory["maps"]["c"], 3.0, 0.05)
     np.testing.assert_allclose(ex.theory["maps"]["C"], C, atol=1e-8)
-    # the Bokeh sources the browser draws hold the same numbers
+    # the Bokeh sources the browser draws hold the same numbers; a hidden tab is drawn when shown
     views = page.views
     np.testing.assert_allclose(views["q"].theory.data["y"], t["q"])
+    assert not np.array_equal(views["cmap"].curve.data["y"], ex.theory["maps"]["C"])
+    ex.active_tab = 1
     np.testing.assert_allclose(views["cmap"].curve.data["y"], ex.theory["maps"]["C"])
+    ex.active_tab = 2
     assert len(views["functions"].prior.data["ys"]) == compute.N_SAMPLES
+    np.testing.assert_allclose(views["functions"].prior.data["ys"], ex.theory["functions"]["samples"])
+    ex.active_tab = 0
 
 
 def test_function_space_matches_circle_kernel(ex):
