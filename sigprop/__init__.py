@@ -12,6 +12,8 @@ and χ_c, the depth scales ξ_q and ξ_c, the critical line and whole phase diag
 """
 
 from sigprop import _config  # noqa: F401  (float64 before anything else)
+from sigprop.batchnorm import BatchNormResult, batchnorm_lambda, batchnorm_point
+from sigprop.batchnorm_simulation import simulate_batchnorm
 from sigprop.critical import CriticalPoint, critical_line, critical_point
 from sigprop.errors import (
     InvalidParameterError,
@@ -36,6 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NAMES",
+    "BatchNormResult",
     "CriticalPoint",
     "ExpressionError",
     "InvalidParameterError",
@@ -50,6 +53,8 @@ __all__ = [
     "SimulationResult",
     "Trajectory",
     "UnknownNonlinearityError",
+    "batchnorm_lambda",
+    "batchnorm_point",
     "circle_kernels",
     "correlation_map",
     "critical_line",
@@ -67,5 +72,6 @@ __all__ = [
     "relu_log_norm_moments",
     "segment_kernels",
     "simulate",
+    "simulate_batchnorm",
     "trajectories",
 ]

@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--inputs", required=True, help="CSV file, one input per row (n × d)")
     s.add_argument("--json", action="store_true", help="print one JSON object with keys nngp and ntk")
 
+    s = sub.add_parser("batchnorm", help="batch-norm networks: gradient growth λ per layer, its depth scale, q*, c*")
+    s.add_argument("--phi", required=True, help="registry name or expression in x")
+    s.add_argument("--batch-size", type=int, required=True, help="batch size B ≥ 4")
+    s.add_argument("--json", action="store_true", help="print one JSON object (keys lambda, xi, q_star, c_star)")
+
     s = sub.add_parser("serve", help="start the dashboard (needs the app/ package and Panel)")
     s.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     s.add_argument("--show", action="store_true", help="open the page in a browser")
@@ -86,6 +91,24 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--num-procs", type=int, default=1, help="worker processes sharing the port (large classes)")
     s.add_argument("--no-warm", action="store_true", help="skip compiling the default views before serving")
     return p
+
+
+def _batchnorm(args: argparse.Namespace) -> str:
+    from sigprop.batchnorm import batchnorm_point
+
+    r = batchnorm_point(args.phi, args.batch_size)
+    xi = None if math.isinf(r.xi) else r.xi
+    if args.json:
+        extra = {"lambda_cross": r.lambda_cross, "xi_cross": None if math.isinf(r.xi_cross) else r.xi_cross}
+        return json.dumps({"lambda": r.lambda_, "xi": xi, "q_star": r.q_star, "c_star": r.c_star} | extra,
+                          allow_nan=False)
+    return "\n".join([
+        f"φ = {r.phi}, batch size B = {r.batch_size} (batch norm before φ; σ_w² drops out)",
+        f"λ     = {_fmt(r.lambda_)}   (squared gradient norm grows by λ per layer, backwards)",
+        f"ξ     = {_fmt(r.xi)}   (gradient depth scale 1/log λ)",
+        f"q*    = {_fmt(r.q_star)}",
+        f"c*    = {_fmt(r.c_star)}",
+    ])
 
 
 def _serve(args: argparse.Namespace) -> str:
@@ -222,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         commands = {"point": _point, "critical": _critical, "phase": _phase, "simulate": _simulate, "kernel": _kernel,
-                    "serve": _serve}
+                    "batchnorm": _batchnorm, "serve": _serve}
         out = commands[args.command](args)
     except (SigpropError, OSError) as err:
         print(f"sigprop: error: {err}", file=sys.stderr)

@@ -77,6 +77,10 @@ def test_phase_writes_every_grid(tmp_path, capsys):
         ["critical", "--phi", "relu", "--sigma-b2", "0.3"],
         ["phase", "--phi", "tanh", "--sigma-w2", "1:4", "--sigma-b2", "0:1:3", "--out", "x.npz"],
         ["point", "--phi", "tanh", "--sigma-w2", "abc", "--sigma-b2", "0"],
+        ["batchnorm", "--phi", "relu", "--batch-size", "3"],
+        ["batchnorm", "--phi", "nope", "--batch-size", "8"],
+        ["serve", "--port", "0"],
+        ["serve", "--num-procs", "0"],
     ],
 )
 def test_bad_input_exits_nonzero_with_one_line(argv):
@@ -156,3 +160,15 @@ def test_simulate_json_reports_simulation_and_theory(capsys):
     assert out["c_mean"][0] == pytest.approx(0.5, abs=1e-12) and out["q_mean"][0][0] == pytest.approx(1.0)
     t = sp.trajectories("tanh", 2.5, 0.1, depth=5, q0=1.0, c0=0.5)
     assert np.allclose(out["c_theory"], t.c, rtol=1e-10)
+
+
+def test_batchnorm_json(capsys):
+    """`sigprop batchnorm`: λ, its depth scale, q*, c*; linear φ has λ = (B − 2)/(B − 3) exactly."""
+    out = run_json(capsys, ["batchnorm", "--phi", "linear", "--batch-size", "8", "--json"])
+    assert {"lambda", "xi", "q_star", "c_star"} <= set(out)
+    assert out["lambda"] == pytest.approx(6 / 5, rel=1e-12)
+    assert out["xi"] == pytest.approx(1 / np.log(6 / 5), rel=1e-12)
+    assert out["q_star"] == pytest.approx(1.0) and out["c_star"] == pytest.approx(-1 / 7)
+    r = sp.batchnorm_point("tanh", 16)
+    out = run_json(capsys, ["batchnorm", "--phi", "tanh", "--batch-size", "16", "--json"])
+    assert out["lambda"] == r.lambda_ and out["c_star"] == r.c_star
