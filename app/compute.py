@@ -32,6 +32,10 @@ MAX_SIM_WORK = 2**25
 """width × depth × seeds above which the simulation waits for the Run button (~0.5 s)."""
 AUTO_SIM_WORK = 2**21
 """width × depth × seeds below which the simulation reruns by itself on every change."""
+MIN_BATCH, MAX_BATCH = 4, 128
+"""Batch sizes the batch-norm view offers (λ needs B ≥ 4; the curve λ(B) is drawn over this range)."""
+BN_SIM_WIDTH, BN_SIM_SEEDS = 512, 8
+"""Largest width and seed count of the batch-norm simulation (dense N × N weights: O(N² · depth · seeds))."""
 DEPTH_BUCKETS = (16, 32, 64, 128, 256)
 """Theory trajectories are compiled at these depths only, then sliced (no recompiles)."""
 
@@ -70,6 +74,8 @@ class Settings:
     c0: float = 0.5
     q0: float = 1.0
     quantity: str = "chi_1"
+    batchnorm: bool = False
+    batch_size: int = 8
 
     @property
     def nonlinearity(self) -> str:
@@ -292,3 +298,36 @@ def critical_curve(phi: str, dropout: float, size: int = GRID_SIZE) -> tuple[np.
     cols = np.argmax(xi, axis=1)
     ok = np.isfinite(np.max(xi, axis=1))
     return d.sigma_w2[cols][ok], d.sigma_b2[ok]
+
+
+# ---- batch norm (Yang et al. 2019) ---------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def batchnorm_curve(phi: str) -> tuple[np.ndarray, np.ndarray]:
+    """λ(φ, B) for B = MIN_BATCH … MAX_BATCH (one compiled call, cached for every session)."""
+    bs = np.arange(MIN_BATCH, MAX_BATCH + 1)
+    return bs, np.asarray(sp.batchnorm_lambda(phi, bs), dtype=float)
+
+
+def batchnorm_view(phi: str, batch_size: int, depth: int) -> dict:
+    """λ, ξ, q*, c* at B; the curve λ(B); and the theory gradient-norm ratio λ^(L−l), l = 0 … L.
+
+    ‖∂L/∂x^l‖² / ‖∂L/∂x^L‖² = λ^(L−l): every BN layer multiplies the squared gradient norm by λ.
+    """
+    r = sp.batchnorm_point(phi, int(batch_size))
+    bs, lam = batchnorm_curve(phi)
+    layer = np.arange(depth + 1)
+    return dict(phi=r.phi, batch_size=r.batch_size, lambda_=r.lambda_, xi=r.xi, q_star=r.q_star, c_star=r.c_star,
+                B=bs, lambda_B=lam, layer=layer, ratio=r.lambda_ ** (depth - layer).astype(float))
+
+
+def batchnorm_simulation(phi: str, batch_size: int, width: int, depth: int, seeds: int, seed: int = 0) -> dict:
+    """Dense BN networks (width ≤ BN_SIM_WIDTH, seeds ≤ BN_SIM_SEEDS): ‖∂L/∂x^l‖²/‖∂L/∂x^L‖², mean ± SE."""
+    b = int(batch_size)
+    w = max(min(int(width), BN_SIM_WIDTH), 2 * b)
+    n = max(min(int(seeds), BN_SIM_SEEDS), 2)
+    r = sp.simulate_batchnorm(phi, batch_size=b, width=w, depth=int(depth), seeds=n, seed=seed)
+    ratio = r.grad_sq / r.grad_sq[:, -1:]
+    return dict(layer=np.arange(depth + 1), mean=ratio.mean(axis=0), se=ratio.std(axis=0, ddof=1) / np.sqrt(n),
+                mean_growth=r.mean_growth(), width=w, seeds=n, batch_size=b, depth=int(depth), phi=phi)

@@ -24,11 +24,12 @@ from app.compute import MAX_DEPTH, MAX_SEEDS, MAX_WIDTH, QUANTITIES, Settings
 from sigprop.errors import SigpropError
 from sigprop.nonlinearities import NAMES
 
-TAB_TRAJECTORIES, TAB_MAPS, TAB_FUNCTIONS = range(3)
+TAB_TRAJECTORIES, TAB_MAPS, TAB_FUNCTIONS, TAB_BATCHNORM = range(4)
 
 URL_KEYS = {
     "phi": "phi", "expression": "expr", "sigma_w2": "sw2", "sigma_b2": "sb2", "dropout": "rho",
     "depth": "depth", "width": "width", "seeds": "seeds", "c0": "c0", "quantity": "view",
+    "batchnorm": "bn", "batch_size": "B",
 }
 """Explorer parameter → URL query key: the URL carries the whole state."""
 
@@ -36,6 +37,9 @@ CAPS = {
     "depth": (1, MAX_DEPTH, "deeper plots stop being readable and cost everyone on the server time"),
     "width": (2, MAX_WIDTH, "wider simulated networks slow the shared server for everyone"),
     "seeds": (2, MAX_SEEDS, "more seeds slow the shared server for everyone"),
+    "batch_size": (compute.MIN_BATCH, compute.MAX_BATCH,
+                   "batch norm's gradient needs E[1/χ²_(B−1)] = 1/(B−3), finite only for B ≥ 4, "
+                   f"and the λ(B) curve is drawn up to B = {compute.MAX_BATCH}"),
 }
 
 
@@ -52,6 +56,8 @@ class Explorer(param.Parameterized):
     seeds = param.Integer(default=8)
     c0 = param.Number(default=0.5, bounds=(-1.0, 1.0), doc="input correlation c⁰")
     quantity = param.Selector(default="chi_1", objects=list(QUANTITIES))
+    batchnorm = param.Boolean(default=False, doc="batch-normalised network (Yang et al. 2019)")
+    batch_size = param.Integer(default=8, doc="batch size B of the batch-norm view")
     auto_simulate = param.Boolean(default=True, doc="rerun the simulation on every change when it is cheap")
 
     error = param.String(default="", doc="why the last input was refused (the views keep the last good state)")
@@ -67,6 +73,8 @@ class Explorer(param.Parameterized):
         self.theory: dict = {}
         self.sim: dict | None = None
         self.sim_settings: Settings | None = None
+        self.bn: dict | None = None
+        self.bn_sim: dict | None = None
         self.diagram = None
         self.curve = (np.array([]), np.array([]))
         self.train_theta: list[float] = []
@@ -74,13 +82,15 @@ class Explorer(param.Parameterized):
         self.good = Settings()
         self.update_theory()
         self.update_phase()
+        self.update_batchnorm()
 
     # ---- state -------------------------------------------------------------------------------
 
     def settings(self) -> Settings:
         return Settings(phi=self.phi, expression=self.expression, sigma_w2=float(self.sigma_w2),
                         sigma_b2=float(self.sigma_b2), dropout=float(self.dropout), depth=int(self.depth),
-                        width=int(self.width), seeds=int(self.seeds), c0=float(self.c0), quantity=self.quantity)
+                        width=int(self.width), seeds=int(self.seeds), c0=float(self.c0), quantity=self.quantity,
+                        batchnorm=bool(self.batchnorm), batch_size=int(self.batch_size))
 
     def usable_settings(self) -> tuple[Settings, str]:
         """The settings to compute with, and the expression error if the typed φ is malformed.
@@ -97,7 +107,7 @@ class Explorer(param.Parameterized):
                         f"{err} (showing the last valid φ = {self.good.nonlinearity})")
         return s, ""
 
-    @param.depends("depth", "width", "seeds", watch=True, on_init=True)
+    @param.depends("depth", "width", "seeds", "batch_size", watch=True, on_init=True)
     def _apply_caps(self):
         notes = []
         for name, (lo, hi, why) in CAPS.items():
@@ -143,6 +153,46 @@ class Explorer(param.Parameterized):
             self.phase_version += 1
         self.error = expression_error or self.error
 
+    @param.depends("phi", "expression", "depth", "batchnorm", "batch_size", watch=True)
+    def update_batchnorm(self):
+        """λ, ξ, q*, c* of the batch-normalised network, λ(B) and the theory gradient ratios.
+
+        BN removes σ_w² and σ_b², so nothing here moves with those sliders.
+        """
+        if not self.batchnorm:
+            if self.bn is not None:
+                self.bn = self.bn_sim = None
+                self.theory_version += 1
+            return
+        if not compute.MIN_BATCH <= self.batch_size <= compute.MAX_BATCH:
+            return  # _apply_caps sets it in range (with a message), which calls this again
+        s, _ = self.usable_settings()
+        try:
+            bn = compute.batchnorm_view(s.nonlinearity, int(self.batch_size), int(self.depth))
+        except SigpropError as err:
+            self.error = str(err)
+            return
+        if self.bn_sim is not None and (self.bn_sim["phi"], self.bn_sim["batch_size"], self.bn_sim["depth"]) != (
+                s.nonlinearity, bn["batch_size"], int(self.depth)):
+            self.bn_sim = None
+        self.bn = bn
+        self.theory_version += 1
+
+    def batchnorm_simulation_args(self) -> tuple:
+        return (self.usable_settings()[0].nonlinearity, int(self.batch_size), int(self.width), int(self.depth),
+                int(self.seeds))
+
+    def run_batchnorm_simulation(self):
+        """Finite BN networks at the current φ, B and depth (only on the Run button: ~seconds)."""
+        if self.bn is None:
+            return
+        try:
+            self.bn_sim = compute.batchnorm_simulation(*self.batchnorm_simulation_args())
+        except SigpropError as err:
+            self.error = str(err)
+            return
+        self.sim_version += 1
+
     def update_functions(self):
         try:
             self.theory["functions"] = compute.function_space(self.good, self.train_theta, self.train_y)
@@ -186,8 +236,12 @@ class Explorer(param.Parameterized):
             if compute.simulation_work(s) > compute.MAX_SIM_WORK:
                 self.run_simulation()  # sets the message
             else:
-                self.sim = await asyncio.get_running_loop().run_in_executor(None, compute.simulation, s)
+                loop = asyncio.get_running_loop()
+                self.sim = await loop.run_in_executor(None, compute.simulation, s)
                 self.sim_settings = s
+                if self.bn is not None:
+                    args = self.batchnorm_simulation_args()
+                    self.bn_sim = await loop.run_in_executor(None, compute.batchnorm_simulation, *args)
                 self.sim_version += 1
         except SigpropError as err:
             self.error = str(err)
@@ -298,7 +352,8 @@ def live_views(ex: Explorer) -> dict:
     views = {"q": plots.TrajectoryView("q"), "c": plots.TrajectoryView("c"),
              "cmap": plots.CobwebView("Correlation map C(c) at q* (cobweb from c⁰)", "c", "C(c)"),
              "qmap": plots.CobwebView("Length map V(q) (cobweb from q⁰ = 1)", "q", "V(q)"),
-             "functions": plots.FunctionView()}
+             "functions": plots.FunctionView(),
+             "bn_lambda": plots.BatchNormLambdaView(), "bn_grad": plots.BatchNormGradientView()}
 
     pushed = {}  # tab index → theory_version last drawn there
 
@@ -314,15 +369,19 @@ def live_views(ex: Explorer) -> dict:
             m = t["maps"]
             views["cmap"].update(m["c"], m["C"], m["c_path"])
             views["qmap"].update(m["q"], m["V"], m["q_path"])
-        else:
+        elif tab == TAB_FUNCTIONS:
             views["functions"].update(t["functions"], ex.good.depth)
+        else:
+            views["bn_lambda"].update(ex.bn)
+            views["bn_grad"].update(ex.bn, ex.bn_sim)
         pushed[tab] = ex.theory_version
 
     def simulation(*_):
         for w in "qc":
             views[w].update(ex.theory["trajectory"], ex.sim)
+        views["bn_grad"].update(ex.bn, ex.bn_sim)
 
-    for ex.active_tab in (TAB_MAPS, TAB_FUNCTIONS, TAB_TRAJECTORIES):  # every view starts drawn
+    for ex.active_tab in (TAB_BATCHNORM, TAB_MAPS, TAB_FUNCTIONS, TAB_TRAJECTORIES):  # every view starts drawn
         theory()
     ex.param.watch(theory, ["theory_version", "active_tab"])
     ex.param.watch(simulation, "sim_version")
@@ -342,6 +401,10 @@ def readout_html(ex: Explorer) -> str:
     crit = r["critical_sigma_w2"]
     crit_txt = f"{crit:.8g}" if math.isfinite(crit) else "none"
     note = f'<p class="note">{r["note"]}</p>' if r.get("note") else ""
+    if ex.bn is not None:
+        bn = ex.bn
+        note += (f'<p id="ro-batchnorm"><b>batch norm</b> (B = {bn["batch_size"]}): λ = {bn["lambda_"]:.6g}, '
+                 f'gradient depth scale ξ = {bn["xi"]:.6g}; no ordered phase: λ &gt; 1 for every σ_w², σ_b²</p>')
     return (f'<div class="readout"><p id="ro-phase"><b>Phase:</b> {r["phase_text"]}</p>'
             f'<table>{cells}<tr><th>critical σ_w²</th><td id="ro-critical">{crit_txt}</td></tr></table>'
             f'<p class="where">at σ_w² = <span id="ro-sw2">{r["sigma_w2"]:.6g}</span>, '
@@ -400,7 +463,8 @@ def sidebar(ex: Explorer) -> list:
     ints = []
     for name, label, lo, hi, step in (("depth", "depth L", 1, MAX_DEPTH, 1),
                                       ("width", "width N (simulation)", 2, MAX_WIDTH, 2),
-                                      ("seeds", "seeds (simulation)", 2, MAX_SEEDS, 1)):
+                                      ("seeds", "seeds (simulation)", 2, MAX_SEEDS, 1),
+                                      ("batch_size", "batch size B", compute.MIN_BATCH, compute.MAX_BATCH, 1)):
         w = pn.widgets.EditableIntSlider(label=label, start=lo, end=hi, step=step, value=getattr(ex, name))
         w.param.watch(lambda e, n=name: set_held(ex, n, e.new), "value_throttled")
         ex.param.watch(lambda e, w=w: setattr(w, "value", e.new), name)
@@ -417,9 +481,10 @@ def sidebar(ex: Explorer) -> list:
     preset.param.watch(on_preset, "value")
     snap = pn.widgets.Button(label="Snap to critical σ_w²", color="primary")
     snap.on_click(ex.snap_to_critical)
-    return [preset, phi, expr, sliders["sigma_w2"], sliders["sigma_b2"], snap, sliders["dropout"], *ints,
+    bn = pn.widgets.Checkbox.from_param(ex.param.batchnorm, label="batch norm (Yang et al. 2019)")
+    return [preset, phi, expr, sliders["sigma_w2"], sliders["sigma_b2"], snap, sliders["dropout"], *ints[:3],
             pn.widgets.Checkbox.from_param(ex.param.auto_simulate, label="simulate automatically when cheap"),
-            quantity]
+            quantity, bn, ints[3]]
 
 
 def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.template.BaseTemplate:
@@ -437,6 +502,8 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
     views = live_views(ex)
     run = pn.widgets.Button(label="Run simulation", color="success", width=160)
     run.on_click(ex.run_simulation_async)
+    bn_run = pn.widgets.Button(label="Run simulation", color="success", width=160)
+    bn_run.on_click(ex.run_simulation_async)
     spinner = pn.indicators.LoadingSpinner(value=True, size=25, visible=ex.param.running, label="simulating")
     def sim_text(*_):
         return ("" if ex.sim is not None else "<i>Simulation not shown: press Run (it reruns by itself when "
@@ -464,12 +531,17 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
     fs_card = pn.Column(
         "### Function space (NNGP)", pn.pane.Bokeh(views["functions"].figure),
         pn.Row(downloads(ex, "functions", "nngp_functions"), clear), teaching_card(teaching.FUNCTIONS))
+    bn_card = pn.Column(
+        "### Batch norm (Yang et al. 2019)", pn.Row(bn_run, pn.pane.Markdown(
+            "*Press Run for finite networks (width ≤ 512, ≤ 8 seeds); slider moves redraw the theory only.*")),
+        pn.Row(pn.pane.Bokeh(views["bn_lambda"].figure), pn.pane.Bokeh(views["bn_grad"].figure)),
+        teaching_card(teaching.BATCHNORM))
     readout_card = pn.Column("### Readout", readout, teaching_card(teaching.READOUT), width=380)
     main = pn.Column(
         error, message,
         pn.Row(phase_card, readout_card),
         tabs := pn.Tabs(("Depth trajectories", traj_card), ("Iterated maps", maps_card), ("Function space", fs_card),
-                        dynamic=False),
+                        ("Batch norm", bn_card), dynamic=False),
     )
     tabs.param.watch(lambda e: held(setattr, ex, "active_tab", e.new), "active")
     if sync_url and pn.state.location is not None:

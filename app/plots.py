@@ -167,3 +167,55 @@ class FunctionView:
         self.mean.data = {"x": theta, "y": m}
         self.data.data = {"x": fs["train_theta"], "y": fs["train_y"]}
         self.figure.title.text = f"NNGP posterior at depth {depth} ({len(fs['train_y'])} points; click to add more)"
+
+
+class BatchNormLambdaView:
+    """λ(φ, B) against the batch size B (log x), the current B marked, and the line λ = 1."""
+
+    def __init__(self):
+        self.curve = ColumnDataSource({"x": [], "y": []})
+        self.current = ColumnDataSource({"x": [], "y": []})
+        self.one = ColumnDataSource({"x": [], "y": []})
+        f = self.figure = _figure("Batch norm: gradient growth λ per layer", "batch size B", "λ(φ, B)",
+                                  x_axis_type="log")
+        f.line("x", "y", source=self.one, color=IDENTITY, line_dash="dashed", legend_label="λ = 1")
+        f.line("x", "y", source=self.curve, color=THEORY, line_width=2.5, legend_label="λ(B)")
+        f.scatter("x", "y", source=self.current, size=12, fill_color="white", line_color="black", line_width=2,
+                  legend_label="current B")
+
+    def update(self, bn: dict | None) -> None:
+        if bn is None:
+            for s in (self.curve, self.current, self.one):
+                s.data = {"x": [], "y": []}
+            self.figure.title.text = "Batch norm is off: tick “batch norm” in the sidebar"
+            return
+        self.curve.data = {"x": bn["B"], "y": bn["lambda_B"]}
+        self.current.data = {"x": [bn["batch_size"]], "y": [bn["lambda_"]]}
+        self.one.data = {"x": [bn["B"][0], bn["B"][-1]], "y": [1.0, 1.0]}
+        self.figure.title.text = (f"Batch norm, φ = {bn['phi']}: λ > 1 for every B "
+                                  f"(λ = {bn['lambda_']:.4g} at B = {bn['batch_size']})")
+
+
+class BatchNormGradientView:
+    """‖∂L/∂x^l‖² / ‖∂L/∂x^L‖² against the layer l (log y): theory λ^(L−l), and finite networks."""
+
+    def __init__(self):
+        self.theory = ColumnDataSource({"x": [], "y": []})
+        self.sim = ColumnDataSource({"x": [], "mean": [], "top": [], "bottom": []})
+        f = self.figure = _figure("Gradient explosion with batch norm", "layer l",
+                                  "‖∂L/∂xˡ‖² / ‖∂L/∂xᴸ‖²", y_axis_type="log")
+        f.line("x", "y", source=self.theory, color=THEORY, line_width=2.5, legend_label="theory λ^(L−l)")
+        f.segment("x", "bottom", "x", "top", source=self.sim, color=SIMULATION, legend_label="finite width ±2 SE")
+        f.scatter("x", "mean", source=self.sim, color=SIMULATION, size=5, legend_label="finite width ±2 SE")
+
+    def update(self, bn: dict | None, sim: dict | None) -> None:
+        if bn is None:
+            self.theory.data = {"x": [], "y": []}
+        else:
+            self.theory.data = {"x": bn["layer"], "y": bn["ratio"]}
+        if bn is None or sim is None or len(sim["layer"]) != len(bn["layer"]):
+            self.sim.data = {k: [] for k in self.sim.data}
+            return
+        m, se = sim["mean"], sim["se"]
+        bottom = np.where(m - 2 * se > 0, m - 2 * se, m)  # a log axis cannot show a bar below zero
+        self.sim.data = {"x": sim["layer"], "mean": m, "top": m + 2 * se, "bottom": bottom}

@@ -62,3 +62,22 @@ there is no true critical line: the dashed curve marks where ξ_c peaks instead.
 
 *Schoenholz et al. 2017 (§3–5); expectations by Gauss–Hermite quadrature in float64.*
 """
+
+BATCHNORM = """
+**Batch norm explodes gradients at initialisation.** With batch normalisation each unit's
+pre-activations h over a batch of B inputs are centred and scaled to unit variance,
+BN(h) = √B · Gh/‖Gh‖ with G = I − 11ᵀ/B, before φ is applied. The normalisation makes the
+law of the batch independent of σ_w² (and σ_b² is removed with the mean): there is no
+(σ_w², σ_b²) plane any more, only φ and B.
+
+Backwards, the Jacobian of BN projects out the mean and the radial direction Gh and rescales by
+√B/‖Gh‖. Averaged over the batch law, each layer multiplies the squared gradient norm by the same
+factor λ(φ, B) > 1, so ‖∂L/∂x^l‖² grows like λ^(L−l) towards the input, with depth scale
+ξ = 1/log λ. For linear φ, λ = (B−2)/(B−3) (the 1/(B−3) is E[1/χ²_(B−1)], why B ≥ 4 is needed).
+λ → 1 only as B → ∞, and no choice of σ_w², σ_b² makes it ≤ 1: **no ordered phase remains**,
+and a deep BN network cannot be made critical by its initialisation.
+The orange points (press Run) are dense finite networks of width ≤ 512 with ≤ 8 seeds.
+
+*Yang, Pennington, Rao, Sohl-Dickstein, Schoenholz 2019, "A mean field theory of batch
+normalization" (ICLR).*
+"""

@@ -15,7 +15,7 @@ import pytest
 
 import sigprop as sp
 from app import compute
-from app.dashboard import URL_KEYS, Explorer, create_app
+from app.dashboard import URL_KEYS, Explorer, create_app, readout_html
 from app.server import configure
 
 configure()
@@ -212,3 +212,60 @@ def test_url_keys_cover_the_state():
 def test_cobweb_path():
     px, py = compute.cobweb_path(np.array([0.1, 0.5, 0.7]))
     assert list(zip(px, py, strict=True)) == [(0.1, 0.1), (0.1, 0.5), (0.5, 0.5), (0.5, 0.7), (0.7, 0.7)]
+
+
+# ---- batch norm ---------------------------------------------------------------------------------
+
+
+def test_batchnorm_mode_is_the_batchnorm_point(ex, page):
+    ex.param.update(batchnorm=True, batch_size=8)
+    try:
+        ref = sp.batchnorm_point("tanh", 8)
+        assert ex.bn["lambda_"] == pytest.approx(ref.lambda_, rel=1e-12)
+        assert ex.bn["xi"] == pytest.approx(ref.xi, rel=1e-12)
+        assert (ex.bn["q_star"], ex.bn["c_star"]) == pytest.approx((ref.q_star, ref.c_star), rel=1e-12)
+        np.testing.assert_allclose(ex.bn["ratio"], ref.lambda_ ** (50 - np.arange(51)), rtol=1e-12)
+        assert np.all(ex.bn["lambda_B"] > 1)  # no ordered phase at any batch size
+        assert f"λ = {ref.lambda_:.6g}" in readout_html(ex) and "no ordered phase" in readout_html(ex)
+        ex.phi = "relu"
+        assert ex.bn["lambda_"] == pytest.approx(sp.batchnorm_point("relu", 8).lambda_, rel=1e-12)
+    finally:
+        ex.param.update(batchnorm=False, phi="tanh")
+    assert ex.bn is None and "batch norm" not in readout_html(ex)
+
+
+def test_batch_size_below_four_is_capped_with_a_message(ex):
+    ex.param.update(batchnorm=True, batch_size=16)
+    try:
+        ex.batch_size = 3
+        assert ex.batch_size == compute.MIN_BATCH
+        assert "batch_size 3" in ex.message and "B ≥ 4" in ex.message
+        assert ex.error == ""
+        assert ex.bn["lambda_"] == pytest.approx(sp.batchnorm_point("tanh", 4).lambda_, rel=1e-12)
+        ex.batch_size = 10**6
+        assert ex.batch_size == compute.MAX_BATCH
+    finally:
+        ex.param.update(batchnorm=False, batch_size=8)
+
+
+def test_batchnorm_tab_sources_hold_lambda_of_b(ex, page):
+    views = page.views
+    ex.param.update(batchnorm=True, batch_size=12, phi="erf")
+    try:
+        ex.active_tab = 3
+        bs, _ = compute.batchnorm_curve("erf")
+        np.testing.assert_allclose(views["bn_lambda"].curve.data["x"], np.arange(4, 129))
+        np.testing.assert_allclose(views["bn_lambda"].curve.data["y"], sp.batchnorm_lambda("erf", bs), rtol=1e-12)
+        assert views["bn_lambda"].current.data["x"] == [12]
+        assert views["bn_lambda"].current.data["y"][0] == pytest.approx(sp.batchnorm_point("erf", 12).lambda_)
+        np.testing.assert_allclose(views["bn_grad"].theory.data["y"], ex.bn["ratio"])
+    finally:
+        ex.active_tab = 0
+        ex.param.update(batchnorm=False, batch_size=8, phi="tanh")
+
+
+def test_batchnorm_simulation_grows_like_lambda():
+    sim = compute.batchnorm_simulation("linear", 8, 4096, 12, 64)
+    assert sim["width"] == compute.BN_SIM_WIDTH and sim["seeds"] == compute.BN_SIM_SEEDS
+    assert sim["mean"][-1] == pytest.approx(1.0) and sim["mean"].shape == (13,)
+    assert sim["mean_growth"] == pytest.approx(sp.batchnorm_point("linear", 8).lambda_, rel=0.1)  # 1.2
