@@ -163,6 +163,7 @@ class Explorer(param.Parameterized):
             if self.bn is not None:
                 self.bn = self.bn_sim = None
                 self.theory_version += 1
+                self.phase_version += 1
             return
         if not compute.MIN_BATCH <= self.batch_size <= compute.MAX_BATCH:
             return  # _apply_caps sets it in range (with a message), which calls this again
@@ -177,6 +178,7 @@ class Explorer(param.Parameterized):
             self.bn_sim = None
         self.bn = bn
         self.theory_version += 1
+        self.phase_version += 1  # the diagram shows λ: no ordered phase is left
 
     def batchnorm_simulation_args(self) -> tuple:
         return (self.usable_settings()[0].nonlinearity, int(self.batch_size), int(self.width), int(self.depth),
@@ -330,7 +332,10 @@ def phase_view(ex: Explorer) -> pn.pane.HoloViews:
 
     def build():
         d = ex.diagram
-        img = plots.phase_image(d.sigma_w2, d.sigma_b2, compute.phase_values(d, ex.quantity), ex.quantity)
+        if ex.bn is not None:  # σ_w², σ_b² drop out: λ(φ, B) > 1 on the whole plane
+            img = plots.batchnorm_image(d.sigma_w2, d.sigma_b2, ex.bn["lambda_"], ex.bn["batch_size"])
+        else:
+            img = plots.phase_image(d.sigma_w2, d.sigma_b2, compute.phase_values(d, ex.quantity), ex.quantity)
         tap = hv.streams.SingleTap(source=img)
         def on_tap(x, y):
             # HoloViews runs stream subscribers outside Bokeh's document lock, where a change to
@@ -339,7 +344,8 @@ def phase_view(ex: Explorer) -> pn.pane.HoloViews:
                 pn.state.execute(lambda: held(ex.move_to, x, y), schedule=True)
 
         tap.add_subscriber(on_tap)
-        return (img * plots.critical_overlay(*ex.curve, ex.dropout)).opts(
+        curve = (np.array([]), np.array([])) if ex.bn is not None else ex.curve
+        return (img * plots.critical_overlay(*curve, ex.dropout)).opts(
             hv.opts.Overlay(hooks=[plots.marker_hook(source)], legend_position="top_left"))
 
     pane = pn.pane.HoloViews(build(), sizing_mode="fixed", name="phase-diagram")
@@ -515,7 +521,7 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
     clear = pn.widgets.Button(label="Clear data", width=110)
     clear.on_click(ex.clear_training_points)
     phase_card = pn.Column(
-        "### Phase diagram", phase_view(ex), downloads(ex, "phase", "phase_diagram"),
+        "### Phase diagram", phase_pane := phase_view(ex), downloads(ex, "phase", "phase_diagram"),
         pn.pane.Markdown("Grey cells: q* diverges there (no finite fixed point, e.g. ReLU with σ_w² > 2)."),
         teaching_card(teaching.PHASE))
     traj_card = pn.Column(
@@ -554,4 +560,5 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
         busy_indicator=None)
     template.explorer = ex
     template.views = views
+    template.explorer_phase_pane = phase_pane
     return template

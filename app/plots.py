@@ -49,8 +49,21 @@ def phase_image(sigma_w2, sigma_b2, values, quantity: str) -> hv.Image:
     return img.opts(**opts)
 
 
+def batchnorm_image(sigma_w2, sigma_b2, lam: float, batch_size: int) -> hv.Image:
+    """With batch norm σ_w² and σ_b² drop out: λ(φ, B) > 1 everywhere, on the χ₁ colour scale."""
+    z = np.full((len(sigma_b2), len(sigma_w2)), float(lam))
+    img = hv.Image((sigma_w2, sigma_b2, z), kdims=["σ_w²", "σ_b²"],
+                   vdims=[hv.Dimension("value", label="gradient growth λ per layer")])
+    top = max(float(lam), 1.0 + 1e-9)
+    return img.opts(cmap="RdBu_r", cnorm="log", clim=(1.0 / top, top), colorbar=True, width=WIDTH + 60,
+                    height=HEIGHT + 40, tools=["hover", "tap"],
+                    title=f"Batch norm, B = {batch_size}: λ = {lam:.4g} > 1 everywhere (no ordered phase)")
+
+
 def critical_overlay(w, b, dropout: float) -> hv.Curve:
     label = "critical line χ₁ = 1" if dropout == 1.0 else "ridge of maximal ξ_c"
+    if len(w) == 0:
+        label = "no critical line"
     order = np.argsort(b)
     return hv.Curve((np.asarray(w)[order], np.asarray(b)[order]), "σ_w²", "σ_b²", label=label).opts(
         color="black", line_width=2, line_dash="dashed" if dropout < 1.0 else "solid"

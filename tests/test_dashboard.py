@@ -227,11 +227,16 @@ def test_batchnorm_mode_is_the_batchnorm_point(ex, page):
         np.testing.assert_allclose(ex.bn["ratio"], ref.lambda_ ** (50 - np.arange(51)), rtol=1e-12)
         assert np.all(ex.bn["lambda_B"] > 1)  # no ordered phase at any batch size
         assert f"λ = {ref.lambda_:.6g}" in readout_html(ex) and "no ordered phase" in readout_html(ex)
+        # the phase diagram shows λ > 1 on the whole plane, without a critical line
+        diagram = page.explorer_phase_pane.object
+        img = diagram.get(0)
+        assert np.all(img.dimension_values(2) == ex.bn["lambda_"]) and "no ordered phase" in img.opts["title"]
         ex.phi = "relu"
         assert ex.bn["lambda_"] == pytest.approx(sp.batchnorm_point("relu", 8).lambda_, rel=1e-12)
     finally:
         ex.param.update(batchnorm=False, phi="tanh")
     assert ex.bn is None and "batch norm" not in readout_html(ex)
+    assert "no ordered phase" not in page.explorer_phase_pane.object.get(0).opts["title"]
 
 
 def test_batch_size_below_four_is_capped_with_a_message(ex):
