@@ -100,6 +100,17 @@ PRESETS: dict[str, dict] = {
 }
 
 
+CAPS = {
+    "depth": (1, MAX_DEPTH, "deeper plots stop being readable and cost everyone on the server time"),
+    "width": (2, MAX_WIDTH, "wider simulated networks slow the shared server for everyone"),
+    "seeds": (2, MAX_SEEDS, "more seeds slow the shared server for everyone"),
+    "batch_size": (MIN_BATCH, MAX_BATCH,
+                   "batch norm's gradient needs E[1/χ²_(B−1)] = 1/(B−3), finite only for B ≥ 4, "
+                   f"and the λ(B) curve is drawn up to B = {MAX_BATCH}"),
+}
+"""Integer settings: (lowest, highest, why). The dashboard clamps to them with the reason."""
+
+
 class InputError(SigpropError):
     """A dashboard input outside the caps; the message says which cap and why."""
 
@@ -110,10 +121,8 @@ def check_settings(s: Settings) -> Settings:
         raise InputError(f"unknown nonlinearity {s.phi!r}")
     sp.nonlinearity(s.nonlinearity)  # parses a custom expression safely (AST allow-list)
     validate(s.sigma_w2, s.sigma_b2, s.dropout)
-    caps = (("depth", s.depth, 1, MAX_DEPTH, "deeper plots stop being readable and cost the whole room"),
-            ("width", s.width, 2, MAX_WIDTH, "wider simulations slow the shared server for everyone"),
-            ("seeds", s.seeds, 2, MAX_SEEDS, "more seeds slow the shared server for everyone"))
-    for name, value, lo, hi, why in caps:
+    for name, (lo, hi, why) in CAPS.items():
+        value = getattr(s, name)
         if not (isinstance(value, int | np.integer) and lo <= value <= hi):
             raise InputError(f"{name} must be an integer in [{lo}, {hi}]: {why}")
     if not (-1.0 <= s.c0 <= 1.0):

@@ -33,14 +33,6 @@ URL_KEYS = {
 }
 """Explorer parameter → URL query key: the URL carries the whole state."""
 
-CAPS = {
-    "depth": (1, MAX_DEPTH, "deeper plots stop being readable and cost everyone on the server time"),
-    "width": (2, MAX_WIDTH, "wider simulated networks slow the shared server for everyone"),
-    "seeds": (2, MAX_SEEDS, "more seeds slow the shared server for everyone"),
-    "batch_size": (compute.MIN_BATCH, compute.MAX_BATCH,
-                   "batch norm's gradient needs E[1/χ²_(B−1)] = 1/(B−3), finite only for B ≥ 4, "
-                   f"and the λ(B) curve is drawn up to B = {compute.MAX_BATCH}"),
-}
 
 
 class Explorer(param.Parameterized):
@@ -110,7 +102,7 @@ class Explorer(param.Parameterized):
     @param.depends("depth", "width", "seeds", "batch_size", watch=True, on_init=True)
     def _apply_caps(self):
         notes = []
-        for name, (lo, hi, why) in CAPS.items():
+        for name, (lo, hi, why) in compute.CAPS.items():
             value = getattr(self, name)
             if not lo <= value <= hi:
                 capped = min(max(value, lo), hi)
@@ -214,12 +206,19 @@ class Explorer(param.Parameterized):
             self.sim = None
             self.sim_version += 1
 
-    def run_simulation(self):
-        """Finite-width networks at the current point (synchronous)."""
+    def _simulation_request(self) -> Settings | None:
+        """The settings to simulate, or None (with a message) when the run is too large to share."""
         s = self.good.replace(width=int(self.width), seeds=int(self.seeds))
         if compute.simulation_work(s) > compute.MAX_SIM_WORK:
             self.message = (f"width × depth × seeds = {compute.simulation_work(s):,} exceeds "
                             f"{compute.MAX_SIM_WORK:,}: lower one of them (the server is shared)")
+            return None
+        return s
+
+    def run_simulation(self):
+        """Finite-width networks at the current point (synchronous)."""
+        s = self._simulation_request()
+        if s is None:
             return
         try:
             self.sim = compute.simulation(s)
@@ -233,11 +232,9 @@ class Explorer(param.Parameterized):
         """The Run button: show the progress indicator, simulate off the event loop, then draw."""
         self.running = True
         await asyncio.sleep(0.05)
-        s = self.good.replace(width=int(self.width), seeds=int(self.seeds))
+        s = self._simulation_request()
         try:
-            if compute.simulation_work(s) > compute.MAX_SIM_WORK:
-                self.run_simulation()  # sets the message
-            else:
+            if s is not None:
                 loop = asyncio.get_running_loop()
                 self.sim = await loop.run_in_executor(None, compute.simulation, s)
                 self.sim_settings = s
