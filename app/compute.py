@@ -328,7 +328,8 @@ def batchnorm_view(phi: str, batch_size: int, depth: int) -> dict:
     bs, lam = batchnorm_curve(phi)
     layer = np.arange(depth + 1)
     return dict(phi=r.phi, batch_size=r.batch_size, lambda_=r.lambda_, xi=r.xi, q_star=r.q_star, c_star=r.c_star,
-                B=bs, lambda_B=lam, layer=layer, ratio=r.lambda_ ** (depth - layer).astype(float))
+                lambda_l=r.lambda_l, lambda_m=r.lambda_m, xi_forward=r.xi_forward, lambda_cross=r.lambda_cross,
+                xi_cross=r.xi_cross, B=bs, lambda_B=lam, layer=layer, ratio=r.lambda_ ** (depth - layer).astype(float))
 
 
 def batchnorm_simulation(phi: str, batch_size: int, width: int, depth: int, seeds: int, seed: int = 0) -> dict:

@@ -281,7 +281,17 @@ class Explorer(param.Parameterized):
     def export_bytes(self, view: str, fmt: str) -> bytes:
         """The figure (png, svg) or data (csv) of a view, as shown now."""
         t, s = self.theory, self.good
-        if view == "phase":
+        if view == "phase" and self.bn is not None:  # what the page shows: λ(φ, B) on the whole plane
+            d, bn = self.diagram, self.bn
+            W, B = np.meshgrid(d.sigma_w2, d.sigma_b2)
+            values = np.full(W.shape, bn["lambda_"])
+            if fmt == "csv":
+                return export.to_csv({"sigma_w2": W, "sigma_b2": B, "batch_size": np.full(W.shape, bn["batch_size"]),
+                                      "gradient_growth_lambda": values})
+            fig = export.phase_figure(d.sigma_w2, d.sigma_b2, values,
+                                      f"gradient growth λ per layer (batch norm, B = {bn['batch_size']})", None,
+                                      (s.sigma_w2, s.sigma_b2))
+        elif view == "phase":
             d = self.diagram
             values = compute.phase_values(d, self.quantity)
             if fmt == "csv":
@@ -289,6 +299,21 @@ class Explorer(param.Parameterized):
                 return export.to_csv({"sigma_w2": W, "sigma_b2": B, self.quantity: values})
             fig = export.phase_figure(d.sigma_w2, d.sigma_b2, values, QUANTITIES[self.quantity], self.curve,
                                       (s.sigma_w2, s.sigma_b2))
+        elif view in ("bn_lambda", "bn_grad"):
+            if self.bn is None:
+                raise ValueError("batch norm is off: turn it on to export its views")
+            bn, sim = self.bn, self.bn_sim
+            if view == "bn_lambda":
+                if fmt == "csv":
+                    return export.to_csv({"batch_size": bn["B"], "lambda": bn["lambda_B"]})
+                fig = export.batchnorm_lambda_figure(bn)
+            else:
+                if fmt == "csv":
+                    cols = {"layer": bn["layer"], "grad_ratio_theory": bn["ratio"]}
+                    if sim is not None and len(sim["layer"]) == len(bn["layer"]):
+                        cols.update(grad_ratio_mean=sim["mean"], grad_ratio_se=sim["se"])
+                    return export.to_csv(cols)
+                fig = export.batchnorm_gradient_figure(bn, sim)
         elif view in ("q", "c"):
             tr, sim = t["trajectory"], self.sim
             if fmt == "csv":
@@ -407,7 +432,10 @@ def readout_html(ex: Explorer) -> str:
     if ex.bn is not None:
         bn = ex.bn
         note += (f'<p id="ro-batchnorm"><b>batch norm</b> (B = {bn["batch_size"]}): λ = {bn["lambda_"]:.6g}, '
-                 f'gradient depth scale ξ = {bn["xi"]:.6g}; no ordered phase: λ &gt; 1 for every σ_w², σ_b²</p>')
+                 f'gradient depth scale ξ = {bn["xi"]:.6g}; no ordered phase: λ &gt; 1 for every σ_w², σ_b². '
+                 f'Forward: the batch kernel reaches its fixed point at rates λ_L = {bn["lambda_l"]:.4g}, '
+                 f'λ_M = {bn["lambda_m"]:.4g} per layer (depth scale {bn["xi_forward"]:.4g}); different batches '
+                 f'decorrelate at λ_x = {bn["lambda_cross"]:.4g}.</p>')
     return (f'<div class="readout"><p id="ro-phase"><b>Phase:</b> {r["phase_text"]}</p>'
             f'<table>{cells}<tr><th>critical σ_w²</th><td id="ro-critical">{crit_txt}</td></tr></table>'
             f'<p class="where">at σ_w² = <span id="ro-sw2">{r["sigma_w2"]:.6g}</span>, '
@@ -537,7 +565,8 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
     bn_card = pn.Column(
         "### Batch norm (Yang et al. 2019)", pn.Row(bn_run, pn.pane.Markdown(
             "*Press Run for finite networks (width ≤ 512, ≤ 8 seeds); slider moves redraw the theory only.*")),
-        pn.Row(pn.pane.Bokeh(views["bn_lambda"].figure), pn.pane.Bokeh(views["bn_grad"].figure)),
+        pn.Row(pn.Column(pn.pane.Bokeh(views["bn_lambda"].figure), downloads(ex, "bn_lambda", "batchnorm_lambda")),
+               pn.Column(pn.pane.Bokeh(views["bn_grad"].figure), downloads(ex, "bn_grad", "batchnorm_gradient"))),
         teaching_card(teaching.BATCHNORM))
     readout_card = pn.Column("### Readout", readout, teaching_card(teaching.READOUT), width=380)
     main = pn.Column(

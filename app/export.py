@@ -100,3 +100,24 @@ def function_figure(fs: dict, depth: int):
         for f in fs["samples"]:
             ax.plot(theta, f, lw=1.2)
     return fig
+
+
+def batchnorm_lambda_figure(bn: dict):
+    fig, ax = _axes(f"Batch norm: gradient growth per layer, φ = {bn['phi']}", "batch size B", "λ(φ, B)")
+    ax.plot(bn["B"], bn["lambda_B"], color="#1f4e9c", lw=2, label="λ(B)")
+    ax.axhline(1.0, color="#888888", ls="--", label="λ = 1 (no explosion)")
+    ax.plot([bn["batch_size"]], [bn["lambda_"]], "o", mfc="white", mec="black", ms=8, label=f"B = {bn['batch_size']}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def batchnorm_gradient_figure(bn: dict, sim: dict | None):
+    fig, ax = _axes(f"Batch norm, B = {bn['batch_size']}: gradient norm against depth", "layer l",
+                    "‖∂L/∂x^l‖² / ‖∂L/∂x^L‖²")
+    ax.set_yscale("log")
+    ax.plot(bn["layer"], bn["ratio"], color="#1f4e9c", lw=2, label=f"mean field λ^(L−l), λ = {bn['lambda_']:.4g}")
+    if sim is not None and len(sim["layer"]) == len(bn["layer"]):
+        ax.errorbar(sim["layer"], sim["mean"], yerr=2 * sim["se"], fmt="o", ms=3, color="#d9480f",
+                    label=f"width {sim['width']}, {sim['seeds']} seeds (±2 SE)")
+    ax.legend(fontsize=8)
+    return fig

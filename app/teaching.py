@@ -76,6 +76,10 @@ factor λ(φ, B) > 1, so ‖∂L/∂x^l‖² grows like λ^(L−l) towards the i
 ξ = 1/log λ. For linear φ, λ = (B−2)/(B−3) (the 1/(B−3) is E[1/χ²_(B−1)], why B ≥ 4 is needed).
 λ → 1 only as B → ∞, and no choice of σ_w², σ_b² makes it ≤ 1: **no ordered phase remains**,
 and a deep BN network cannot be made critical by its initialisation.
+
+Forwards the picture is the opposite: the batch kernel forgets its input fast. Deviations from the
+symmetric fixed point shrink by λ_L and λ_M < 1 per layer (the readout gives them; linear φ:
+(B−1)/(B+1)), and two different batches decorrelate by λ_x per layer.
 The orange points (press Run) are dense finite networks of width ≤ 512 with ≤ 8 seeds.
 
 *Yang, Pennington, Rao, Sohl-Dickstein, Schoenholz 2019, "A mean field theory of batch

@@ -50,8 +50,23 @@ its direction, so the cross kernel obeys
 μ = E φ(u₁), m₁ = E φ(u₁)u₁. Different batches decorrelate to the cross correlation μ²/q* at
 rate λ_x per layer (depth scale ξ_x = −1/log λ_x). Linear φ: λ_x = (E χ_{B−1})²/(B−1).
 
-Not done: the eigenvalues of the within-batch forward map at K* (how fast K^l → K*, and whether
-the symmetric fixed point is stable: the paper's symmetry breaking); simulate to check.
+**Approach to K*.** Linearise the map at K*. It sees K only through ĥ = Gh/‖Gh‖, and for
+Gh ~ N(0, σ_w² s(G + εE)) (E symmetric, GEG = E) with ‖Gh‖ independent of ĥ,
+
+    dK'/dε = (1/2s) E_u[φ(u)φ(u)ᵀ ((B−1)/B · uᵀEu − tr E)].
+
+Perturbations along I, 11ᵀ or 1vᵀ (among them every permutation-symmetric one) change nothing:
+they are gone after one layer. The rest splits under permutations of the batch into two
+irreducible parts (Yang et al. 2019, §4), each multiplied per layer by one eigenvalue:
+
+    𝕃 (B − 1 dims, E = G diag(d) G, Σd = 0):  λ_L = B(A − s(B−1)/B) / (2s(B−2)),  A = E[(φ(u₁) − φ̄)² u₁²],
+    𝕄 (B(B−3)/2 dims, zero diagonal and row sums):  λ_M = (B−1)(N₂ − 2N₁ + N₀) / (sB),
+
+with φ̄ the batch mean of φ(u) and N₂ = E φ₁φ₂u₁u₂, N₁ = E φ₁φ₂u₁u₃, N₀ = E φ₁φ₂u₃u₄. The constraints
+Σu = 0, ‖u‖² = B and exchangeability reduce every one of these to the two-dimensional (u₁, u₂)
+integrals above: e.g. E[u₃ | u₁, u₂] = −(u₁ + u₂)/(B−2). K^l → K* like max(|λ_L|, |λ_M|)^l, depth
+scale ξ_f = −1/log max(|λ_L|, |λ_M|); an eigenvalue above 1 would mean the symmetric fixed point is
+unstable (the paper's symmetry breaking). Linear φ: λ_L = λ_M = (B−1)/(B+1) exactly.
 """
 
 from __future__ import annotations
@@ -93,6 +108,8 @@ class BatchNormResult:
       q_star, c_star: the symmetric fixed point of the post-activation batch kernel.
       mean: μ = E φ(u₁); cross_correlation: μ²/q*, the fixed point between different batches.
       lambda_cross, xi_cross: rate (per layer) and depth scale −1/log λ_x of cross-batch decorrelation.
+      lambda_l, lambda_m: eigenvalues of the forward map at K* on its two non-trivial parts 𝕃 and 𝕄.
+      xi_forward: depth scale −1/log max(|λ_L|, |λ_M|) of the approach K^l → K*.
     """
 
     phi: str
@@ -105,6 +122,9 @@ class BatchNormResult:
     cross_correlation: float
     lambda_cross: float
     xi_cross: float
+    lambda_l: float
+    lambda_m: float
+    xi_forward: float
 
 
 def check_batch_sizes(batch_sizes) -> np.ndarray:
@@ -199,6 +219,10 @@ def _compiled(phi: Nonlinearity):
             "p": e2(f1, f2),
             "a2": e2(d1, d2),
             "a4": e2(d1 * u1, d2 * u2),
+            "q2": e1(f1 * f1 * u1 * u1),
+            "pxx": e2(f1 * u1 * u1, f2),
+            "pxy": e2(f1 * u1, f2 * u2),
+            "rxx": e2(u1 * u1, f2 * f2),
         }
 
     return moments
@@ -208,11 +232,29 @@ def sphere_moments(phi, batch_sizes) -> dict[str, np.ndarray]:
     """Expectations over u uniform on {Σu = 0, ‖u‖² = B} (arrays over ``batch_sizes``).
 
     Keys: mean E φ(u₁), q E φ(u₁)², m1 E φ(u₁)u₁, a1 E φ'(u₁)², a3 E φ'(u₁)²u₁², p E φ(u₁)φ(u₂),
-    a2 E φ'(u₁)φ'(u₂), a4 E φ'(u₁)φ'(u₂)u₁u₂.
+    a2 E φ'(u₁)φ'(u₂), a4 E φ'(u₁)φ'(u₂)u₁u₂, q2 E φ(u₁)²u₁², pxx E φ(u₁)φ(u₂)u₁², pxy E φ(u₁)φ(u₂)u₁u₂,
+    rxx E φ(u₂)²u₁².
     """
     phi = nonlinearity(phi)
     b = check_batch_sizes(batch_sizes).astype(np.float64)
     return {k: np.asarray(v) for k, v in _compiled(phi)(jnp.asarray(b)).items()}
+
+
+def forward_eigenvalues(m: dict[str, np.ndarray], b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(λ_L, λ_M), the per-layer factors by which the 𝕃 and 𝕄 parts of K^l − K* shrink (module docstring)."""
+    s = m["q"] - m["p"]
+    q2, pxx, pxy, rxx, p = m["q2"], m["pxx"], m["pxy"], m["rxx"], m["p"]
+    cross = (b * p - 2 * pxx) / (b - 2)  # E φ₂φ₃u₁²
+    a = (
+        q2
+        - 2 * (q2 + (b - 1) * pxx) / b
+        + (q2 + 2 * (b - 1) * pxx + (b - 1) * rxx + (b - 1) * (b - 2) * cross) / b**2
+    )
+    lam_l = b * (a - s * (b - 1) / b) / (2 * s * (b - 2))
+    n1 = -(pxx + pxy) / (b - 2)
+    n0 = (4 * pxx + 2 * pxy - b * p) / ((b - 2) * (b - 3))
+    lam_m = (b - 1) * (pxy - 2 * n1 + n0) / (s * b)
+    return lam_l, lam_m
 
 
 def _derived(m: dict[str, np.ndarray], b: np.ndarray) -> dict[str, np.ndarray]:
@@ -221,9 +263,11 @@ def _derived(m: dict[str, np.ndarray], b: np.ndarray) -> dict[str, np.ndarray]:
     lam = b * bracket / (s * (b - 1) * (b - 3))
     mean_chi2 = np.exp(2 * (0.5 * math.log(2.0) + gammaln(b / 2) - gammaln((b - 1) / 2)))  # (E χ_{B−1})²
     lam_x = mean_chi2 * b * m["m1"] ** 2 / ((b - 1) ** 2 * s)
+    lam_l, lam_m = forward_eigenvalues(m, b)
     with np.errstate(divide="ignore"):
         xi = 1.0 / np.log(lam)
         xi_x = -1.0 / np.log(lam_x)
+        xi_f = -1.0 / np.log(np.maximum(np.abs(lam_l), np.abs(lam_m)))
     return {
         "lambda_": lam,
         "xi": xi,
@@ -233,6 +277,9 @@ def _derived(m: dict[str, np.ndarray], b: np.ndarray) -> dict[str, np.ndarray]:
         "cross_correlation": m["mean"] ** 2 / m["q"],
         "lambda_cross": lam_x,
         "xi_cross": xi_x,
+        "lambda_l": lam_l,
+        "lambda_m": lam_m,
+        "xi_forward": xi_f,
     }
 
 

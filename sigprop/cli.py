@@ -99,7 +99,13 @@ def _batchnorm(args: argparse.Namespace) -> str:
     r = batchnorm_point(args.phi, args.batch_size)
     xi = None if math.isinf(r.xi) else r.xi
     if args.json:
-        extra = {"lambda_cross": r.lambda_cross, "xi_cross": None if math.isinf(r.xi_cross) else r.xi_cross}
+        extra = {
+            "lambda_cross": r.lambda_cross,
+            "xi_cross": None if math.isinf(r.xi_cross) else r.xi_cross,
+            "lambda_l": r.lambda_l,
+            "lambda_m": r.lambda_m,
+            "xi_forward": None if math.isinf(r.xi_forward) else r.xi_forward,
+        }
         return json.dumps({"lambda": r.lambda_, "xi": xi, "q_star": r.q_star, "c_star": r.c_star} | extra,
                           allow_nan=False)
     return "\n".join([
@@ -108,6 +114,10 @@ def _batchnorm(args: argparse.Namespace) -> str:
         f"ξ     = {_fmt(r.xi)}   (gradient depth scale 1/log λ)",
         f"q*    = {_fmt(r.q_star)}",
         f"c*    = {_fmt(r.c_star)}",
+        f"λ_L, λ_M = {_fmt(r.lambda_l)}, {_fmt(r.lambda_m)}   (the batch kernel's deviation from K* shrinks by these "
+        f"per layer; depth scale {_fmt(r.xi_forward)})",
+        f"λ_x   = {_fmt(r.lambda_cross)}   (two different batches decorrelate by λ_x per layer; depth scale "
+        f"{_fmt(r.xi_cross)})",
     ])
 
 

@@ -62,7 +62,9 @@ def test_sphere_moments_monte_carlo(phi, b):
     mc = {
         "mean": F[:, 0], "q": F[:, 0] ** 2, "m1": F[:, 0] * u[:, 0], "a1": D[:, 0] ** 2,
         "a3": (D[:, 0] * u[:, 0]) ** 2, "p": F[:, 0] * F[:, 1], "a2": D[:, 0] * D[:, 1],
-        "a4": D[:, 0] * D[:, 1] * u[:, 0] * u[:, 1],
+        "a4": D[:, 0] * D[:, 1] * u[:, 0] * u[:, 1], "q2": (F[:, 0] * u[:, 0]) ** 2,
+        "pxx": F[:, 0] * F[:, 1] * u[:, 0] ** 2, "pxy": F[:, 0] * F[:, 1] * u[:, 0] * u[:, 1],
+        "rxx": (F[:, 1] * u[:, 0]) ** 2,
     }  # fmt: skip
     th = bn.sphere_moments(phi, [b])
     for k, v in mc.items():
@@ -109,6 +111,49 @@ def test_cross_batch_map_monte_carlo(phi):
     predicted = r.lambda_cross * r.q_star * (1 - r.c_star) / s * (G @ d @ G)
     np.testing.assert_allclose(slope, predicted, atol=0.01 * np.abs(predicted).max() + 3e-3)
     np.testing.assert_allclose((out[0] + out[1]) / 2, r.mean**2, atol=3e-3)
+
+
+def forward_map_slope(f, K, E, b, eps, z):
+    """⟨E, G dF G⟩/‖E‖² for F(K) = E φ(BN h)φ(BN h)ᵀ, h ~ N(0, K), by central differences with
+    common random numbers z (the same normals on both sides, so the noise of F cancels to O(eps))."""
+    G = np.eye(b) - 1.0 / b
+    out = []
+    for sign in (1, -1):
+        x = f(bn_np(z @ np.linalg.cholesky(K + sign * eps * E).T))
+        out.append(x.T @ x / len(x))
+    return np.sum(E * (G @ (out[0] - out[1]) @ G)) / (2 * eps * np.sum(E * E))
+
+
+def test_forward_eigenvalues_linear_closed_form():
+    """Linear φ: E[ûûᵀ ûᵀEû] = 2E/((B−1)(B+1)) on the sphere gives λ_L = λ_M = (B−1)/(B+1)."""
+    b = np.arange(4, 130)
+    d = bn.batchnorm_quantities("linear", b)
+    np.testing.assert_allclose(d["lambda_l"], (b - 1) / (b + 1), rtol=1e-11)
+    np.testing.assert_allclose(d["lambda_m"], (b - 1) / (b + 1), rtol=1e-11)
+    np.testing.assert_allclose(d["xi_forward"], -1 / np.log((b - 1) / (b + 1)), rtol=1e-9)
+
+
+@pytest.mark.parametrize("phi", ["tanh", "relu", "hard_tanh"])
+def test_forward_eigenvalues_monte_carlo(phi):
+    """λ_L and λ_M are the slopes of the within-batch map at K* along an 𝕃 and an 𝕄 direction;
+    the symmetric directions (G itself, and 11ᵀ) have slope 0."""
+    b, n, reps = 8, 200_000, 6
+    f = PHIS[phi][0]
+    r = bn.batchnorm_point(phi, b)
+    K = r.q_star * ((1 - r.c_star) * np.eye(b) + r.c_star)
+    G = np.eye(b) - 1.0 / b
+    e_l = G @ np.diag(np.r_[1.0, -1.0, np.zeros(b - 2)]) @ G
+    e_m = np.zeros((b, b))
+    for i, j, sign in ((0, 1, 1), (2, 3, 1), (0, 2, -1), (1, 3, -1)):
+        e_m[i, j] = e_m[j, i] = sign
+    rng = np.random.default_rng(11)
+    eps = 1e-3 * r.q_star
+    for direction, theory in ((e_l, r.lambda_l), (e_m, r.lambda_m), (G, 0.0), (np.ones((b, b)), 0.0)):
+        slopes = [forward_map_slope(f, K, direction, b, eps, rng.standard_normal((n, b))) for _ in range(reps)]
+        se = np.std(slopes, ddof=1) / math.sqrt(reps)
+        assert abs(np.mean(slopes) - theory) <= 4.5 * se + 1e-4, (np.mean(slopes), theory, se)
+    assert 0 < r.lambda_l < 1 and 0 < r.lambda_m < 1
+    assert r.xi_forward == pytest.approx(-1 / math.log(max(r.lambda_l, r.lambda_m)))
 
 
 def bn_np(h):

@@ -169,6 +169,8 @@ def test_batchnorm_json(capsys):
     assert out["lambda"] == pytest.approx(6 / 5, rel=1e-12)
     assert out["xi"] == pytest.approx(1 / np.log(6 / 5), rel=1e-12)
     assert out["q_star"] == pytest.approx(1.0) and out["c_star"] == pytest.approx(-1 / 7)
+    assert out["lambda_l"] == pytest.approx(7 / 9, rel=1e-11) and out["lambda_m"] == pytest.approx(7 / 9, rel=1e-11)
+    assert out["xi_forward"] == pytest.approx(-1 / np.log(7 / 9), rel=1e-9)
     r = sp.batchnorm_point("tanh", 16)
     out = run_json(capsys, ["batchnorm", "--phi", "tanh", "--batch-size", "16", "--json"])
     assert out["lambda"] == r.lambda_ and out["c_star"] == r.c_star

@@ -239,6 +239,30 @@ def test_batchnorm_mode_is_the_batchnorm_point(ex, page):
     assert "no ordered phase" not in page.explorer_phase_pane.object.get(0).opts["title"]
 
 
+def test_batchnorm_exports_are_what_the_page_shows(ex):
+    """With BN on, the phase CSV holds λ(φ, B) on the grid (not the χ₁ grid of the plain network)."""
+    ex.param.update(batchnorm=True, batch_size=8)
+    try:
+        lam = sp.batchnorm_point("tanh", 8).lambda_
+        rows = list(csv.reader(io.StringIO(ex.export_bytes("phase", "csv").decode())))
+        assert rows[0] == ["sigma_w2", "sigma_b2", "batch_size", "gradient_growth_lambda"]
+        assert len(rows) - 1 == ex.diagram.sigma_w2.size * ex.diagram.sigma_b2.size
+        assert {float(r[3]) for r in rows[1:]} == {lam} and {float(r[2]) for r in rows[1:]} == {8.0}
+        assert ex.export_bytes("phase", "png")[:8] == b"\x89PNG\r\n\x1a\n"
+        rows = list(csv.reader(io.StringIO(ex.export_bytes("bn_lambda", "csv").decode())))
+        bs = np.array([float(r[0]) for r in rows[1:]])
+        np.testing.assert_allclose([float(r[1]) for r in rows[1:]], sp.batchnorm_lambda("tanh", bs), rtol=1e-12)
+        rows = list(csv.reader(io.StringIO(ex.export_bytes("bn_grad", "csv").decode())))
+        assert rows[0][:2] == ["layer", "grad_ratio_theory"] and len(rows) == ex.depth + 2
+        assert b"<svg" in ex.export_bytes("bn_grad", "svg")
+        assert "λ_L = " in readout_html(ex) and "λ_x = " in readout_html(ex)
+    finally:
+        ex.param.update(batchnorm=False)
+    with pytest.raises(ValueError, match="batch norm is off"):
+        ex.export_bytes("bn_lambda", "csv")
+    assert next(csv.reader(io.StringIO(ex.export_bytes("phase", "csv").decode())))[2] == ex.quantity
+
+
 def test_batch_size_below_four_is_capped_with_a_message(ex):
     ex.param.update(batchnorm=True, batch_size=16)
     try:
