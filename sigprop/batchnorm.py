@@ -187,8 +187,12 @@ def _value_and_slope(phi: Nonlinearity, x):
     return jax.jvp(phi.fn, (x,), (jnp.ones_like(x),))
 
 
+GRADIENT_MOMENTS = ("mean", "q", "m1", "a1", "a3", "p", "a2", "a4")
+"""What λ, q*, c* and λ_x need; the forward eigenvalues also need q2, pxx, pxy, rxx."""
+
+
 @functools.lru_cache(maxsize=64)
-def _compiled(phi: Nonlinearity):
+def _compiled(phi: Nonlinearity, forward: bool = True):
     @jax.jit
     def moments(b):
         """The sphere expectations for batch sizes b (float array (M,))."""
@@ -210,7 +214,7 @@ def _compiled(phi: Nonlinearity):
             inner = jnp.sum(jnp.where(w2 == 0, 0.0, w2 * v2), axis=0)
             return e1(v1 * inner)
 
-        return {
+        gradient = {
             "mean": e1(f1),
             "q": e1(f1 * f1),
             "m1": e1(f1 * u1),
@@ -219,6 +223,10 @@ def _compiled(phi: Nonlinearity):
             "p": e2(f1, f2),
             "a2": e2(d1, d2),
             "a4": e2(d1 * u1, d2 * u2),
+        }
+        if not forward:
+            return gradient
+        return gradient | {
             "q2": e1(f1 * f1 * u1 * u1),
             "pxx": e2(f1 * u1 * u1, f2),
             "pxy": e2(f1 * u1, f2 * u2),
@@ -257,10 +265,16 @@ def forward_eigenvalues(m: dict[str, np.ndarray], b: np.ndarray) -> tuple[np.nda
     return lam_l, lam_m
 
 
-def _derived(m: dict[str, np.ndarray], b: np.ndarray) -> dict[str, np.ndarray]:
+def _gradient_growth(m: dict[str, np.ndarray], b: np.ndarray) -> np.ndarray:
+    """λ(φ, B), the top eigenvalue of the backward map (module docstring)."""
     s = m["q"] - m["p"]  # G-part of K*: q*(1 − c*)
     bracket = (b - 2) * m["a1"] + (m["a1"] + (b - 1) * m["a2"]) / b - m["a3"] + (m["a3"] + (b - 1) * m["a4"]) / b
-    lam = b * bracket / (s * (b - 1) * (b - 3))
+    return b * bracket / (s * (b - 1) * (b - 3))
+
+
+def _derived(m: dict[str, np.ndarray], b: np.ndarray) -> dict[str, np.ndarray]:
+    s = m["q"] - m["p"]
+    lam = _gradient_growth(m, b)
     mean_chi2 = np.exp(2 * (0.5 * math.log(2.0) + gammaln(b / 2) - gammaln((b - 1) / 2)))  # (E χ_{B−1})²
     lam_x = mean_chi2 * b * m["m1"] ** 2 / ((b - 1) ** 2 * s)
     lam_l, lam_m = forward_eigenvalues(m, b)
@@ -295,7 +309,9 @@ def batchnorm_lambda(phi, batch_sizes) -> np.ndarray:
     >>> float(batchnorm_lambda("linear", [8])[0])  # (B−2)/(B−3)
     1.2
     """
-    return batchnorm_quantities(phi, batch_sizes)["lambda_"]
+    b = check_batch_sizes(batch_sizes).astype(np.float64)
+    m = {k: np.asarray(v) for k, v in _compiled(nonlinearity(phi), forward=False)(jnp.asarray(b)).items()}
+    return _gradient_growth(m, b)
 
 
 def batchnorm_point(phi, batch_size: int) -> BatchNormResult:
