@@ -6,7 +6,8 @@ Dense engine: real weight matrices W^l ~ N(0, σ_w²/N) (N × N, no bias), a bat
 
 With ``num_batches = 2`` two batches go through the same weights, each normalised on its own.
 The inputs are N × (num_batches·B) with x⁰ᵀx⁰/N = [[I, ρI], [ρI, I]] (ρ = ``input_correlation``),
-so that h¹ already has a permutation-symmetric batch covariance.
+so that h¹ already has a permutation-symmetric batch covariance; or, with ``input_gram`` (one batch),
+x⁰ᵀx⁰/N = that B × B matrix exactly, to watch a non-symmetric batch kernel relax to K*.
 
 Gradients come from a random linear readout L = Σ_ib R_ib x^depth_ib, R ~ N(0, 1): g^l = ∂L/∂x^l
 for every l, obtained as the gradient of L with respect to zero offsets added to each x^l. The
@@ -59,15 +60,26 @@ def _bn(h: jax.Array, batch: int) -> jax.Array:
     return (g / jnp.sqrt(jnp.mean(g * g, -1, keepdims=True))).reshape(n, m)
 
 
+def _gram_factor(gram, batch: int, num_batches: int) -> np.ndarray:
+    """Cholesky factor of a positive-definite B × B input Gram matrix, else a clear error."""
+    g = np.asarray(gram, dtype=np.float64)
+    if num_batches != 1 or g.shape != (batch, batch) or not np.all(np.isfinite(g)) or not np.allclose(g, g.T):
+        raise InvalidParameterError(f"input_gram must be a symmetric finite {batch} × {batch} matrix (one batch)")
+    try:
+        return np.linalg.cholesky(g)
+    except np.linalg.LinAlgError:
+        raise InvalidParameterError("input_gram must be positive definite") from None
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled(phi: Nonlinearity, width: int, batch: int, num_batches: int, depth: int):
     m = batch * num_batches
 
-    def one_seed(key, sigma_w2, rho):
+    def one_seed(key, sigma_w2, rho, factor):
         k_in, k_r, k_w = jax.random.split(key, 3)
         q, _ = jnp.linalg.qr(jax.random.normal(k_in, (width, 2 * batch)))
         a, b = q[:, :batch], q[:, batch:]
-        cols = [a] if num_batches == 1 else [a, rho * a + jnp.sqrt(1 - rho**2) * b]
+        cols = [a @ factor.T] if num_batches == 1 else [a, rho * a + jnp.sqrt(1 - rho**2) * b]
         x0 = jnp.sqrt(width) * jnp.concatenate(cols, axis=1)
         readout = jax.random.normal(k_r, (width, m))
         keys = jax.random.split(k_w, depth)
@@ -89,7 +101,7 @@ def _compiled(phi: Nonlinearity, width: int, batch: int, num_batches: int, depth
         grad_sq = jnp.concatenate([jnp.sum(grads[0] ** 2)[None], jnp.sum(grads[1] ** 2, axis=(1, 2))])
         return kernel, grad_sq
 
-    return jax.jit(lambda keys, sw2, rho: jax.lax.map(lambda k: one_seed(k, sw2, rho), keys))
+    return jax.jit(lambda keys, sw2, rho, factor: jax.lax.map(lambda k: one_seed(k, sw2, rho, factor), keys))
 
 
 def simulate_batchnorm(
@@ -101,6 +113,7 @@ def simulate_batchnorm(
     *,
     num_batches: int = 1,
     input_correlation: float = 0.0,
+    input_gram: np.ndarray | None = None,
     sigma_w2: float = 1.0,
     seed: int = 0,
 ) -> BatchNormSimulation:
@@ -116,7 +129,8 @@ def simulate_batchnorm(
     num_batches = check_int(num_batches, "num_batches", 1, 2)
     if not (-1.0 <= float(input_correlation) <= 1.0) or not (float(sigma_w2) > 0):
         raise InvalidParameterError("input_correlation must be in [−1, 1] and σ_w² positive")
+    factor = np.eye(b) if input_gram is None else _gram_factor(input_gram, b, num_batches)
     keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
     fn = _compiled(phi, width, b, num_batches, depth)
-    kernel, grad_sq = (np.asarray(v) for v in fn(keys, float(sigma_w2), float(input_correlation)))
+    kernel, grad_sq = (np.asarray(v) for v in fn(keys, float(sigma_w2), float(input_correlation), factor))
     return BatchNormSimulation(phi.name, width, b, depth, kernel, grad_sq, grad_sq[:, :-1] / grad_sq[:, 1:])
