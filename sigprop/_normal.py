@@ -1,10 +1,11 @@
 """Fast float64 standard normals on CPU: Threefry-2x64 bits and a vectorisable Box–Muller transform.
 
 Everything here is plain element-wise ``jax.numpy`` (integer adds, rotations and xors; float
-multiplies, one division and one square root), so XLA fuses a whole draw — counters, bits,
+multiplies, one reciprocal and one square root), so XLA fuses a whole draw — counters, bits,
 uniforms, logarithm, sine and cosine — into one vectorised loop: no bit array is stored, and no
-scalar ``libm`` call runs. The key is ordinary data, so ``vmap`` over keys draws each key's own
-stream: a sample depends only on its key and its index, never on how keys are batched.
+scalar ``libm`` call runs (a float division must have a single consumer for this, see :func:`log`).
+The key is ordinary data, so ``vmap`` over keys draws each key's own stream: a sample depends only
+on its key and its index, never on how keys are batched.
 """
 
 from __future__ import annotations
@@ -81,6 +82,13 @@ def log(x: jax.Array) -> jax.Array:
     x = 2ᵏ (1 + f) with 1 + f ∈ [√2/2, √2) by integer operations on the bits, then the odd series
     of log(1 + f) in s = f/(2 + f) (minimax, |s| ≤ 0.172). Zero, subnormals, negatives, inf and NaN
     are not handled (the callers never pass them).
+
+    s is formed as f · (1/(2 + f)), not f/(2 + f) (two roundings, about an ulp of s, which the
+    series damps: the result stays within 1 ulp, see the tests). The reason is XLA's fusion: a
+    float division is an "expensive" op that XLA will not duplicate, so one whose result has
+    several users (s enters s² and s·(…)) ends its fusion and is written to memory, splitting the
+    caller's loop in two (each part redoing the Threefry rounds). The reciprocal has a single user,
+    so the whole logarithm fuses into its caller's loop.
     """
     bits = jax.lax.bitcast_convert_type(x, jnp.uint64)
     hx = (bits >> np.uint64(32)).astype(jnp.int32)
@@ -91,7 +99,7 @@ def log(x: jax.Array) -> jax.Array:
     mantissa = (hx.astype(jnp.uint64) << np.uint64(32)) | (bits & np.uint64(0xFFFFFFFF))
     f = jax.lax.bitcast_convert_type(mantissa, jnp.float64) - 1.0
     hfsq = 0.5 * f * f
-    s = f / (2.0 + f)
+    s = f * (1.0 / (2.0 + f))  # one user of the division: fusible (see above)
     z = s * s
     w = z * z
     t1 = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
@@ -156,38 +164,38 @@ def standard_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return pair[:size].reshape(shape)
 
 
-def _pair_words(key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
-    """The 53 high bits of both words of Threefry blocks (j, 0), j = 0 … n − 1, computed once per block.
-
-    XLA's CPU backend has no multi-output fusion: two arrays read from one block would each
-    recompute the block's 20 rounds. So the words travel as one complex128 array (exact integers
-    below 2⁵³ in its real and imaginary parts) behind a complex division by a traced 1.0 — an
-    "expensive" op, which XLA materialises instead of duplicating into both consumers. Converting
-    back to integers is exact.
-    """
-    k0, k1 = key_words(key)
-    a, b = threefry2x64(k0, k1, jax.lax.iota(jnp.uint64, n), jnp.zeros((n,), jnp.uint64))
-    one = 1.0 + 0.0 * (k0 >> np.uint64(11)).astype(jnp.float64)  # 1.0 that the compiler cannot fold
-    both = jax.lax.complex((a >> np.uint64(11)).astype(jnp.float64), (b >> np.uint64(11)).astype(jnp.float64))
-    both = both / one
-    unpack = lambda v: v.astype(jnp.int64).astype(jnp.uint64)  # noqa: E731
-    return unpack(jnp.real(both)), unpack(jnp.imag(both))
-
-
 def normal_pair(key: jax.Array, shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
     """Two independent arrays of i.i.d. N(0, 1) float64 samples of ``shape``: (R cos Θ, R sin Θ).
 
-    Element j of both comes from Threefry block (j, 0) by the Box–Muller transform, and the
-    block, the logarithm and the square root are computed once per pair (not once per output, as
-    a single interleaved array needs on XLA's CPU backend). From the block's words a, b (their
-    53 high bits, see :func:`_pair_words`): U₁ from a's 52 high bits, R = √(−2 log(1 − U₁)); Θ =
-    2πU₂ with U₂ on the 2⁻⁵⁴ grid, its 52 high bits from b's and its quadrant from bit 11 of a
-    and of b (bits no other part uses). Callers that only sum over the elements (the Gram engine's
-    statistics) never need the two halves interleaved.
+    Element j of both comes from Threefry block (j, 0) = (a, b) by the Box–Muller transform
+    (Box & Muller 1958): U₁ from a's 52 high bits, R = √(−2 log(1 − U₁)); Θ = 2πU₂ with U₂ on the
+    2⁻⁵⁴ grid, its 52 high bits from b's and its quadrant from bit 11 of a and of b (bits no other
+    part uses). Callers that only sum over the elements (the Gram engine's statistics) never need
+    the two halves interleaved.
+
+    One loop computes everything per pair — the block, the logarithm, the square root, the sine and
+    the cosine — and stores (R cos Θ, R sin Θ) as one complex128 array, which the two outputs
+    then read (:func:`_materialised`). XLA's CPU backend has no multi-output fusion: two outputs
+    computed from one block would each redo the whole chain.
     """
-    a, b = _pair_words(key, math.prod(shape))  # a = word₀ >> 11, b = word₁ >> 11
-    one_bit = np.uint64(1)
-    radius = jnp.sqrt(-2.0 * log(1.0 - unit_uniform(a << np.uint64(11))))
-    turn = (b << np.uint64(11)) | ((a & one_bit) << one_bit) | (b & one_bit)
+    k0, k1 = key_words(key)
+    n = math.prod(shape)
+    a, b = threefry2x64(k0, k1, jax.lax.iota(jnp.uint64, n), jnp.zeros((n,), jnp.uint64))
+    one = np.uint64(1)
+    radius = jnp.sqrt(-2.0 * log(1.0 - unit_uniform(a)))
+    turn = (b & ~np.uint64(0x7FF)) | (((a >> np.uint64(11)) & one) << one) | ((b >> np.uint64(11)) & one)
     sin, cos = sincos_turn(turn)
-    return (radius * cos).reshape(shape), (radius * sin).reshape(shape)
+    both = _materialised(jax.lax.complex(radius * cos, radius * sin), k0)
+    return jnp.real(both).reshape(shape), jnp.imag(both).reshape(shape)
+
+
+def _materialised(z: jax.Array, k0: jax.Array) -> jax.Array:
+    """``z`` (complex128) behind a complex division by a 1.0 that the compiler cannot fold.
+
+    A division is an "expensive" op that XLA does not duplicate into several consumers, so the loop
+    that computes ``z`` runs once and its result is stored; its consumers (real and imaginary
+    parts) read it. (``lax.optimization_barrier`` does not do this: XLA's CPU pipeline removes it
+    before fusion.) Dividing by exactly 1.0 is exact.
+    """
+    one = 1.0 + 0.0 * (k0 >> np.uint64(11)).astype(jnp.float64)
+    return z / one

@@ -69,6 +69,18 @@ def test_inputs_have_exactly_the_requested_length_and_correlation():
     assert r.q.shape == (16, 2, 4) and r.c.shape == (16, 2, 6)
 
 
+@pytest.mark.parametrize("c0", [0.5, 1.0, -1.0 / 7])
+def test_orthonormal_inputs_have_the_exact_gram_matrix(c0):
+    """x = G (√N A R⁻¹)ᵀ: xᵀx/N = K⁰ to rounding at N = 4096, m = 8, also for singular K⁰ (c0 = 1, −1/(m − 1))."""
+    gram0 = sim._target_gram(0.7, c0, 8, 4096)
+    keys = jax.random.split(jax.random.key(4), 3)
+    xs = np.asarray(jax.jit(jax.vmap(lambda k: sim.orthonormal_inputs(k, 4096, jnp.asarray(gram0))))(keys))
+    assert xs.shape == (3, 4096, 8) and np.all(np.isfinite(xs))
+    for x in xs:
+        np.testing.assert_allclose(x.T @ x / 4096, gram0, rtol=0, atol=1e-12)
+    assert not np.allclose(xs[0], xs[1])  # each key its own orientation
+
+
 def test_given_inputs_set_the_theory_pairwise():
     """Fixed inputs of another width: the theory starts from their empirical q⁰_a, c⁰_ab, pair by pair."""
     x = np.random.default_rng(0).normal(size=(3, 300)) * np.array([[1.0], [0.5], [2.0]])
