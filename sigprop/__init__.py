@@ -31,6 +31,17 @@ from sigprop.nonlinearities import NAMES, Nonlinearity, nonlinearity
 from sigprop.phase_diagram import PhaseDiagram, phase_diagram
 from sigprop.point import PointResult, point
 from sigprop.quadrature import Quadrature
+from sigprop.recommend import (
+    JacobianSpectrum,
+    Recommendation,
+    derivative_moments,
+    isometric_sigma_b2,
+    isometry_limit,
+    isometry_table,
+    jacobian_spectrum,
+    recommend,
+    trainable_range,
+)
 from sigprop.simulation import SimulationResult, simulate
 from sigprop.trajectories import Trajectory, trajectories
 
@@ -42,6 +53,7 @@ __all__ = [
     "CriticalPoint",
     "ExpressionError",
     "InvalidParameterError",
+    "JacobianSpectrum",
     "Kernels",
     "LengthMapDivergesError",
     "NoCriticalPointError",
@@ -49,6 +61,7 @@ __all__ = [
     "PhaseDiagram",
     "PointResult",
     "Quadrature",
+    "Recommendation",
     "SigpropError",
     "SimulationResult",
     "Trajectory",
@@ -59,8 +72,13 @@ __all__ = [
     "correlation_map",
     "critical_line",
     "critical_point",
+    "derivative_moments",
     "fourth_cumulant",
     "gp_posterior",
+    "isometric_sigma_b2",
+    "isometry_limit",
+    "isometry_table",
+    "jacobian_spectrum",
     "kernels",
     "length_map",
     "nonlinearity",
@@ -68,10 +86,12 @@ __all__ = [
     "phase_diagram",
     "point",
     "prior_samples",
+    "recommend",
     "relu_fourth_cumulant",
     "relu_log_norm_moments",
     "segment_kernels",
     "simulate",
     "simulate_batchnorm",
+    "trainable_range",
     "trajectories",
 ]
