@@ -43,12 +43,15 @@ from sigprop.recommend import (
     trainable_range,
 )
 from sigprop.simulation import SimulationResult, simulate
+from sigprop.sweep import SweepMismatchError
+from sigprop.trainability import Agreement, TrainabilityResult, TrainabilitySpec, agreement, trainability
 from sigprop.trajectories import Trajectory, trajectories
 
 __version__ = "0.1.0"
 
 __all__ = [
     "NAMES",
+    "Agreement",
     "BatchNormResult",
     "CriticalPoint",
     "ExpressionError",
@@ -64,8 +67,12 @@ __all__ = [
     "Recommendation",
     "SigpropError",
     "SimulationResult",
+    "SweepMismatchError",
+    "TrainabilityResult",
+    "TrainabilitySpec",
     "Trajectory",
     "UnknownNonlinearityError",
+    "agreement",
     "batchnorm_lambda",
     "batchnorm_point",
     "circle_kernels",
@@ -92,6 +99,7 @@ __all__ = [
     "segment_kernels",
     "simulate",
     "simulate_batchnorm",
+    "trainability",
     "trainable_range",
     "trajectories",
 ]

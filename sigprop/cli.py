@@ -6,6 +6,10 @@
     sigprop simulate --phi NAME --sigma-w2 X --sigma-b2 Y [--dropout RHO] --width N --depth L --seeds S
                      [--engine gram|dense] [--json]
     sigprop kernel   --phi NAME --sigma-w2 X --sigma-b2 Y --depth L --inputs FILE.csv [--dropout RHO] [--json]
+    sigprop recommend --phi NAME --depth L [--dropout RHO] [--sigma-b2 Y] [--no-snippets] [--json]
+    sigprop trainability [--depths L1,L2,...] [--sigma-w2 A:B:N] [--sigma-b2 Y] [--width N] [--steps S] [--lr ETA]
+                     [--batch B] [--seed S] [--seeds R] [--threshold A] [--out DIR]
+                     [--scheduler ADDRESS|local|none] [--chunks K]
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
 """
@@ -84,6 +88,31 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, required=True, help="batch size B ≥ 4")
     s.add_argument("--json", action="store_true", help="print one JSON object (keys lambda, xi, q_star, c_star)")
 
+    s = sub.add_parser("recommend", help="critical init, trainable depth, σ_w² tolerance, weights and code snippets")
+    s.add_argument("--phi", required=True, help="registry name (tanh, relu, ...) or expression in x")
+    s.add_argument("--depth", type=int, required=True, help="number of layers L ≥ 1")
+    s.add_argument("--dropout", type=float, default=1.0, help="keep-probability ρ in (0, 1]")
+    s.add_argument("--sigma-b2", type=float, default=None, help="σ_b² ≥ 0 (default: 0 for ReLU-like φ, else 0.05)")
+    s.add_argument("--no-snippets", action="store_true", help="text output without the PyTorch and JAX code")
+    s.add_argument("--json", action="store_true", help="print one JSON object (keys in sigprop.recommend.recommend)")
+
+    s = sub.add_parser("trainability", help="train tanh networks on the digits over (depth, σ_w²) beside 6ξ_c")
+    s.add_argument("--depths", type=_int_list, default=tuple(range(10, 101, 10)), metavar="L1,L2,...",
+                   help="hidden-layer counts (default 10,20,...,100)")
+    s.add_argument("--sigma-w2", type=_axis, default=(1.0, 4.0, 16), metavar="A:B:N", help="σ_w² axis (default 1:4:16)")
+    s.add_argument("--sigma-b2", type=float, default=0.05, help="bias variance σ_b² ≥ 0 (default 0.05)")
+    s.add_argument("--width", type=int, default=128, help="hidden width N (default 128)")
+    s.add_argument("--steps", type=int, default=600, help="SGD steps (default 600)")
+    s.add_argument("--lr", type=float, default=0.005, help="SGD learning rate η (default 0.005)")
+    s.add_argument("--batch", type=int, default=128, help="minibatch size B (default 128)")
+    s.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    s.add_argument("--seeds", type=int, default=1, help="networks (replicas) per (depth, σ_w²) (default 1)")
+    s.add_argument("--threshold", type=float, default=0.5, help="train accuracy counted as trained (default 0.5)")
+    s.add_argument("--out", default="trainability", help="output directory; a rerun resumes from it")
+    s.add_argument("--scheduler", default="local", metavar="ADDRESS|local|none",
+                   help="Dask scheduler address, 'local' (a LocalCluster, default) or 'none' (in process)")
+    s.add_argument("--chunks", type=int, default=1, help="tasks per depth (default 1)")
+
     s = sub.add_parser("serve", help="start the dashboard (needs the app/ package and Panel)")
     s.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     s.add_argument("--show", action="store_true", help="open the page in a browser")
@@ -119,6 +148,15 @@ def _batchnorm(args: argparse.Namespace) -> str:
         f"λ_x   = {_fmt(r.lambda_cross)}   (two different batches decorrelate by λ_x per layer; depth scale "
         f"{_fmt(r.xi_cross)})",
     ])
+
+
+def _recommend(args: argparse.Namespace) -> str:
+    from sigprop.recommend import format_recommendation, recommend
+
+    r = recommend(args.phi, args.depth, args.dropout, args.sigma_b2)
+    if args.json:
+        return json.dumps(r.to_dict(), allow_nan=False)
+    return format_recommendation(r, snippets=not args.no_snippets)
 
 
 def _serve(args: argparse.Namespace) -> str:
@@ -248,6 +286,44 @@ def _kernel(args: argparse.Namespace) -> str:
     return text + (f"\nnote: {k.note}" if k.note else "")
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+
+
+def _trainability(args: argparse.Namespace) -> str:
+    import time
+
+    import numpy as np
+
+    from sigprop import trainability as tr
+
+    tr.check_threshold(args.threshold)
+    start = time.perf_counter()
+    try:
+        result = tr.trainability(
+            args.depths, np.linspace(*args.sigma_w2), args.sigma_b2, width=args.width, steps=args.steps, lr=args.lr,
+            batch=args.batch, seed=args.seed, seeds=args.seeds, out_dir=args.out, chunks=args.chunks, progress=True,
+            scheduler=None if args.scheduler == "none" else args.scheduler,
+        )
+    except ImportError as err:
+        raise OSError(f"{err} (pip install sigprop[trainability])") from None
+    except KeyboardInterrupt:
+        print(f"sigprop: interrupted; finished chunks are kept in {args.out}: rerun the same command to resume",
+              file=sys.stderr)
+        raise SystemExit(130) from None
+    agree = tr.agreement(result, args.threshold)
+    paths = tr.write_outputs(result, args.out)
+    return "\n".join([
+        f"{result.spec.n_cells} networks ({result.computed_cells} trained now, {result.loaded_cells} resumed) "
+        f"in {time.perf_counter() - start:.0f} s; critical σ_w² = {result.critical_sigma_w2:.4f}",
+        agree.summary(),
+        "wrote " + ", ".join(str(p) for p in paths.values()),
+    ])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sigprop`` console script."""
     args = _parser().parse_args(argv)
@@ -255,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         commands = {"point": _point, "critical": _critical, "phase": _phase, "simulate": _simulate, "kernel": _kernel,
-                    "batchnorm": _batchnorm, "serve": _serve}
+                    "batchnorm": _batchnorm, "serve": _serve, "recommend": _recommend, "trainability": _trainability}
         out = commands[args.command](args)
     except (SigpropError, OSError) as err:
         print(f"sigprop: error: {err}", file=sys.stderr)

@@ -174,3 +174,89 @@ def test_batchnorm_json(capsys):
     r = sp.batchnorm_point("tanh", 16)
     out = run_json(capsys, ["batchnorm", "--phi", "tanh", "--batch-size", "16", "--json"])
     assert out["lambda"] == r.lambda_ and out["c_star"] == r.c_star
+
+
+def test_recommend_json(capsys):
+    """`sigprop recommend`: one JSON object with the documented keys; at exact criticality ξ_c and the
+    maximum depth 6ξ_c are null (unbounded), never Infinity; the pair is sigprop's critical point."""
+    out = run_json(capsys, ["recommend", "--phi", "tanh", "--depth", "100", "--json"])
+    for key in ("sigma_w2", "sigma_b2", "xi_c", "xi_q", "max_depth", "depth", "trainable", "sigma_w2_range",
+                "mu1", "mu2", "isometry_ratio", "snippets", "jacobian", "weights"):
+        assert key in out
+    assert out["sigma_w2"] == sp.critical_point("tanh", 0.05).sigma_w2 and out["sigma_b2"] == 0.05
+    assert out["xi_c"] is None and out["max_depth"] is None and out["trainable"] is True
+    assert out["sigma_w2_range"][0] < out["sigma_w2"] < out["sigma_w2_range"][1]
+    assert set(out["snippets"]) == {"torch", "jax"}
+    out = run_json(capsys, ["recommend", "--phi", "relu", "--depth", "50", "--json"])
+    assert (out["sigma_w2"], out["sigma_b2"], out["isometry_ratio"]) == (2.0, 0.0, 2.0)
+    assert out["sigma_w2_range"][0] == pytest.approx(2 * np.exp(-6 / 50), rel=1e-10)
+    out = run_json(capsys, ["recommend", "--phi", "tanh", "--depth", "100", "--dropout", "0.9", "--json"])
+    assert out["trainable"] is False and out["sigma_w2_range"] is None and 27 < out["max_depth"] < 29
+
+
+def test_recommend_text(capsys):
+    assert main(["recommend", "--phi", "tanh", "--depth", "100"]) == 0
+    text = capsys.readouterr().out
+    assert "unbounded by this criterion" in text and "depth 100 is trainable" in text
+    assert "init_linear_(model" in text and "init_linear(model" in text  # both snippets
+    assert main(["recommend", "--phi", "tanh", "--depth", "100", "--dropout", "0.9", "--no-snippets"]) == 0
+    text = capsys.readouterr().out
+    assert "NOT trainable" in text and "import" not in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["recommend", "--phi", "nope", "--depth", "10"],
+        ["recommend", "--phi", "tanh", "--depth", "0"],
+        ["recommend", "--phi", "tanh", "--depth", "1.5"],
+        ["recommend", "--phi", "tanh", "--depth", "10", "--dropout", "0"],
+        ["recommend", "--phi", "tanh", "--depth", "10", "--dropout", "1.5"],
+        ["recommend", "--phi", "tanh", "--depth", "10", "--sigma-b2", "-0.1"],
+        ["recommend", "--phi", "relu", "--depth", "10", "--sigma-b2", "0.1"],
+        ["recommend", "--phi", "gelu", "--depth", "10", "--sigma-b2", "0.05"],
+    ],
+)
+def test_recommend_bad_input_is_one_line(argv):
+    proc = subprocess.run([sys.executable, "-m", "sigprop.cli", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("sigprop: error:")
+
+
+def test_trainability_writes_figure_and_data_and_resumes(tmp_path, capsys):
+    """`sigprop trainability` (in process, tiny): PNG, npz and the CSV columns of the issue; a rerun
+    loads every cell from the chunk files; other settings in the same directory are refused."""
+    argv = ["trainability", "--depths", "2,4", "--sigma-w2", "1:3:3", "--width", "16", "--steps", "10", "--batch", "32",
+            "--scheduler", "none", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "6 networks (6 trained now, 0 resumed)" in out and "cells with L ≤ 6ξ_c" in out
+    for ext in ("png", "npz", "csv"):
+        assert (tmp_path / f"trainability.{ext}").stat().st_size > 0
+    lines = (tmp_path / "trainability.csv").read_text().splitlines()
+    assert lines[0] == "depth,sigma_w2,train_accuracy,loss,six_xi_c" and len(lines) == 7
+    assert main(argv) == 0
+    assert "6 networks (0 trained now, 6 resumed)" in capsys.readouterr().out
+    assert main([*argv[:-2], "--steps", "11", "--out", str(tmp_path)]) == 2
+    assert "steps: 10 → 11" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--depths", "0,10"],
+        ["--depths", "10,a"],
+        ["--sigma-w2", "0:2:3"],
+        ["--width", "2"],
+        ["--steps", "0"],
+        ["--lr", "-1"],
+        ["--batch", "0"],
+        ["--threshold", "2"],
+        ["--chunks", "0"],
+    ],
+)
+def test_trainability_bad_input_is_one_line(extra, tmp_path):
+    argv = ["trainability", "--scheduler", "none", "--out", str(tmp_path / "out"), *extra]
+    proc = subprocess.run([sys.executable, "-m", "sigprop.cli", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("sigprop: error:")
