@@ -44,7 +44,9 @@ from sigprop.recommend import (
 )
 from sigprop.simulation import SimulationResult, simulate
 from sigprop.sweep import SweepMismatchError
-from sigprop.trainability import Agreement, TrainabilityResult, TrainabilitySpec, agreement, trainability
+from sigprop.trainability import Agreement, TrainabilityResult, TrainabilitySpec, agreement
+
+# sigprop.trainability stays the module (run a sweep with sigprop.trainability.trainability(...))
 from sigprop.trajectories import Trajectory, trajectories
 
 __version__ = "0.1.0"
@@ -99,7 +101,6 @@ __all__ = [
     "segment_kernels",
     "simulate",
     "simulate_batchnorm",
-    "trainability",
     "trainable_range",
     "trajectories",
 ]
