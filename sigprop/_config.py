@@ -17,3 +17,9 @@ if _FLAG not in os.environ.get("XLA_FLAGS", "") and _wanted.isdigit() and int(_w
 import jax  # noqa: E402  (after XLA_FLAGS)
 
 jax.config.update("jax_enable_x64", True)
+
+
+def devices() -> list:
+    """The devices that grids, tables, seeds and cells are split over: every XLA CPU device on the
+    CPU backend (one per core, above), else the first accelerator."""
+    return jax.devices("cpu") if jax.default_backend() == "cpu" else jax.devices()[:1]

@@ -45,6 +45,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 from sigprop import quadrature as qd
+from sigprop._config import devices
 from sigprop.correlation_map import Q_FLOOR, effective_bias
 from sigprop.expectations import secant_slope_polar
 from sigprop.length_map import CRITICAL_TOL
@@ -91,10 +92,6 @@ def theta_nodes() -> np.ndarray:
     return 0.5 * THETA_MAX * (chebyshev_nodes(N_THETA) + 1.0)
 
 
-def _devices() -> list:
-    return jax.devices("cpu") if jax.default_backend() == "cpu" else jax.devices()[:1]
-
-
 @functools.lru_cache(maxsize=32)
 def _compiled_values(phi: Nonlinearity, quad: qd.Quadrature, n_devices: int):
     """jit of (q, c) arrays (rows, TABLE_CHUNK) ↦ (r, D), rows mapped, split over devices."""
@@ -108,7 +105,7 @@ def _compiled_values(phi: Nonlinearity, quad: qd.Quadrature, n_devices: int):
 
     if n_devices == 1:
         return jax.jit(rows)
-    mesh = Mesh(np.array(_devices()[:n_devices]), ("rows",))
+    mesh = Mesh(np.array(devices()[:n_devices]), ("rows",))
     spec = PartitionSpec("rows")
     return jax.jit(jax.shard_map(rows, mesh=mesh, in_specs=(spec, spec), out_specs=(spec, spec)))
 
@@ -118,7 +115,7 @@ def polar_values(phi: Nonlinearity, quad: qd.Quadrature, q: np.ndarray, theta: n
     qq, tt = np.meshgrid(q, theta, indexing="ij")
     flat_q, flat_c = qq.ravel(), np.cos(tt.ravel())
     n = flat_q.size
-    n_dev = max(1, min(len(_devices()), -(-n // TABLE_CHUNK)))
+    n_dev = max(1, min(len(devices()), -(-n // TABLE_CHUNK)))
     per = TABLE_CHUNK * n_dev
     pad = -n % per
     flat_q = np.concatenate([flat_q, np.full(pad, flat_q[-1])]).reshape(-1, TABLE_CHUNK)

@@ -28,6 +28,7 @@ from jax.sharding import Mesh, PartitionSpec
 
 from sigprop import correlation_tables as ct
 from sigprop import quadrature as qd
+from sigprop._config import devices
 from sigprop.correlation_map import Q_FLOOR
 from sigprop.errors import InvalidParameterError
 from sigprop.expectations import moments
@@ -119,7 +120,7 @@ def _compiled_finish(n_devices: int):
 
     if n_devices == 1:
         return jax.jit(run_tiles)
-    mesh = Mesh(np.array(_devices()[:n_devices]), ("tiles",))
+    mesh = Mesh(np.array(devices()[:n_devices]), ("tiles",))
     spec, rep = PartitionSpec("tiles"), PartitionSpec()
     return jax.jit(
         jax.shard_map(run_tiles, mesh=mesh, in_specs=(spec, spec, rep, spec, rep, rep, rep, rep), out_specs=spec)
@@ -133,10 +134,6 @@ def chunk_size(phi: Nonlinearity, quad: qd.Quadrature) -> int:
     return int(min(size, 4096))
 
 
-def _devices() -> list:
-    return jax.devices("cpu") if jax.default_backend() == "cpu" else jax.devices()[:1]
-
-
 @functools.lru_cache(maxsize=32)
 def _compiled_grid(phi: Nonlinearity, quad: qd.Quadrature, n_devices: int = 1):
     """jit of ``lax.map`` over tiles (arrays (tiles, points)), split over ``n_devices``; each tile
@@ -148,7 +145,7 @@ def _compiled_grid(phi: Nonlinearity, quad: qd.Quadrature, n_devices: int = 1):
 
     if n_devices == 1:
         return jax.jit(run_tiles)
-    mesh = Mesh(np.array(_devices()[:n_devices]), ("tiles",))
+    mesh = Mesh(np.array(devices()[:n_devices]), ("tiles",))
     spec = PartitionSpec("tiles")
     return jax.jit(jax.shard_map(run_tiles, mesh=mesh, in_specs=(spec, spec, PartitionSpec()), out_specs=spec))
 
@@ -213,7 +210,7 @@ def phase_diagram(
     W, B = np.meshgrid(w, b)
     tb, tw = _tile_shape(chunk_size(phi, quadrature))
     n_tiles = -(-W.shape[0] // tb) * -(-W.shape[1] // tw)
-    n_dev = max(1, min(len(_devices()), n_tiles))
+    n_dev = max(1, min(len(devices()), n_tiles))
     n_tiles += -n_tiles % n_dev
     # deal tiles out round-robin so that every device gets a share of the costly chaotic ones
     order = np.arange(n_tiles).reshape(-1, n_dev).T.ravel()
@@ -238,7 +235,7 @@ def _kinked_correlations(phi: Nonlinearity, quad: qd.Quadrature, W, B, rho: floa
         table = ct.angle_table(phi, quad, 1.0)
     zero = ct.angle_table(phi, quad, Q_FLOOR) if (need & ~positive).any() else table
     n = W.size
-    n_dev = max(1, min(len(_devices()), -(-n // FINISH_TILE)))
+    n_dev = max(1, min(len(devices()), -(-n // FINISH_TILE)))
     pad = -n % (FINISH_TILE * n_dev)
 
     def tiles(v):

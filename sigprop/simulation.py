@@ -42,6 +42,7 @@ from jax.sharding import Mesh, PartitionSpec
 
 from sigprop import _normal
 from sigprop import quadrature as qd
+from sigprop._config import devices
 from sigprop.errors import InvalidParameterError
 from sigprop.expectations import moments
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
@@ -261,10 +262,6 @@ _CPU_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
 faster with 512-bit vectors. On CPUs without them LLVM keeps the widest the CPU has."""
 
 
-def _devices() -> list:
-    return jax.devices("cpu") if jax.default_backend() == "cpu" else jax.devices()[:1]
-
-
 @functools.lru_cache(maxsize=32)
 def _compiled(
     phi: Nonlinearity,
@@ -287,7 +284,7 @@ def _compiled(
     is a pure function of the seed's key, so each seed is the same network either way.
     """
     pairs = tuple(np.triu_indices(n_inputs, 1))
-    n_dev = max(1, min(len(_devices()), seeds)) if engine == "gram" else 1
+    n_dev = max(1, min(len(devices()), seeds)) if engine == "gram" else 1
     padded = -(-seeds // n_dev) * n_dev
 
     def networks(keys, x_or_gram, sigma_w2, sigma_b2, rho):
@@ -302,7 +299,7 @@ def _compiled(
         return jax.lax.map(one, keys, batch_size=batch)
 
     if n_dev > 1:
-        mesh = Mesh(np.array(_devices()[:n_dev]), ("seeds",))
+        mesh = Mesh(np.array(devices()[:n_dev]), ("seeds",))
         spec, rep = PartitionSpec("seeds"), PartitionSpec()
         networks = jax.shard_map(
             networks, mesh=mesh, in_specs=(spec, rep, rep, rep, rep), out_specs=spec, check_vma=False

@@ -58,6 +58,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 from sigprop import sweep
+from sigprop._config import devices
 from sigprop.errors import InvalidParameterError
 from sigprop.point import check_int, validate
 
@@ -203,10 +204,6 @@ def train_network(x, y, sigma_w2, replica, sigma_b2, lr, seed, *, depth, width, 
     return evaluate(params, x, y)
 
 
-def _devices() -> list:
-    return jax.devices("cpu") if jax.default_backend() == "cpu" else jax.devices()[:1]
-
-
 @functools.lru_cache(maxsize=64)
 def _compiled_cells(depth: int, width: int, steps: int, batch: int, dtype: str, cell_batch: int, n_devices: int):
     """jit of: cells (n_devices · k · cell_batch of them) → ``lax.map`` over groups of ``vmap`` over
@@ -220,7 +217,7 @@ def _compiled_cells(depth: int, width: int, steps: int, batch: int, dtype: str, 
 
     if n_devices == 1:
         return jax.jit(run)
-    mesh = Mesh(np.array(_devices()[:n_devices]), ("cells",))
+    mesh = Mesh(np.array(devices()[:n_devices]), ("cells",))
     spec, rep = PartitionSpec("cells"), PartitionSpec()
     return jax.jit(
         jax.shard_map(run, mesh=mesh, in_specs=(rep, rep, spec, spec, rep, rep, rep), out_specs=(spec, spec, spec))
@@ -251,7 +248,7 @@ def train_cells(
     w = np.atleast_1d(np.asarray(sigma_w2, dtype=np.float64))
     r = np.atleast_1d(np.asarray(replica, dtype=np.int64))
     n = w.size
-    n_dev = max(1, min(len(_devices()), -(-n // cell_batch)))
+    n_dev = max(1, min(len(devices()), -(-n // cell_batch)))
     pad = -n % (n_dev * cell_batch)
     w, r = np.concatenate([w, np.repeat(w[-1:], pad)]), np.concatenate([r, np.repeat(r[-1:], pad)])
     fn = _compiled_cells(depth, width, steps, batch, dtype, cell_batch, n_dev)

@@ -9,7 +9,8 @@ import pytest
 
 import sigprop as sp
 from sigprop import correlation_tables as ct
-from sigprop.phase_diagram import FINISH_TILE, _compiled_finish, _devices
+from sigprop._config import devices
+from sigprop.phase_diagram import FINISH_TILE, _compiled_finish
 from sigprop.point import PHASES
 
 W = np.linspace(0.5, 4.0, 7)
@@ -91,7 +92,7 @@ def test_angle_table_is_the_arc_cosine_kernel():
 def test_kinked_grid_does_not_recompile_for_new_ranges():
     """Same grid shape, new σ ranges: the tabulated solve is compiled once and reused."""
     sp.phase_diagram("hard_tanh", np.linspace(1, 2, 7), np.linspace(0.1, 0.3, 3))
-    fn = _compiled_finish(max(1, min(len(_devices()), -(-21 // FINISH_TILE))))
+    fn = _compiled_finish(max(1, min(len(devices()), -(-21 // FINISH_TILE))))
     before = fn._cache_size()
     sp.phase_diagram("hard_tanh", np.linspace(2, 4, 7), np.linspace(0.2, 0.5, 3))
     assert fn._cache_size() == before
