@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 
 from sigprop.errors import InvalidParameterError
+from sigprop.point import validate
 
 WEIGHTS = ("gaussian", "orthogonal")
 """The weight ensembles every backend offers."""
@@ -53,15 +54,9 @@ def orthogonal_gain(sigma_w2: float, fan_in: int, fan_out: int) -> float:
 
 
 def check_init_args(sigma_w2, sigma_b2, weights: str) -> tuple[float, float, str]:
-    """σ_w² > 0, σ_b² ≥ 0 (finite) and the ensemble name, checked; returns them normalised."""
-    try:
-        sw2, sb2 = float(sigma_w2), float(sigma_b2)
-    except (TypeError, ValueError):
-        raise InvalidParameterError("σ_w² and σ_b² must be numbers") from None
-    if not (math.isfinite(sw2) and sw2 > 0.0):
-        raise InvalidParameterError(f"σ_w² must be a positive finite number, got {sigma_w2}")
-    if not (math.isfinite(sb2) and sb2 >= 0.0):
-        raise InvalidParameterError(f"σ_b² must be a non-negative finite number, got {sigma_b2}")
+    """σ_w² > 0, σ_b² ≥ 0 (finite, at most :data:`sigprop.point.MAX_VARIANCE`; checked by
+    :func:`sigprop.point.validate`, like everywhere else) and the ensemble name; returns them normalised."""
+    sw2, sb2, _ = validate(sigma_w2, sigma_b2, 1.0)
     if not isinstance(weights, str) or weights.lower() not in WEIGHTS:
         raise InvalidParameterError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     return sw2, sb2, weights.lower()
