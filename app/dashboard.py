@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+from html import escape
 
 import holoviews as hv
 import numpy as np
@@ -418,6 +419,7 @@ def live_views(ex: Explorer) -> dict:
 
 
 def readout_html(ex: Explorer) -> str:
+    """The readout's HTML; every string in it that can come from a user (φ, notes) is escaped."""
     r = ex.theory["readout"]
 
     def fmt(key, digits=6):
@@ -428,7 +430,7 @@ def readout_html(ex: Explorer) -> str:
     cells = "".join(f'<tr><th>{label}</th><td id="ro-{key}">{fmt(key)}</td></tr>' for label, key in rows)
     crit = r["critical_sigma_w2"]
     crit_txt = f"{crit:.8g}" if math.isfinite(crit) else "none"
-    note = f'<p class="note">{r["note"]}</p>' if r.get("note") else ""
+    note = f'<p class="note">{escape(r["note"])}</p>' if r.get("note") else ""
     if ex.bn is not None:
         bn = ex.bn
         note += (f'<p id="ro-batchnorm"><b>batch norm</b> (B = {bn["batch_size"]}): λ = {bn["lambda_"]:.6g}, '
@@ -436,11 +438,11 @@ def readout_html(ex: Explorer) -> str:
                  f'Forward: the batch kernel reaches its fixed point at rates λ_L = {bn["lambda_l"]:.4g}, '
                  f'λ_M = {bn["lambda_m"]:.4g} per layer (depth scale {bn["xi_forward"]:.4g}); different batches '
                  f'decorrelate at λ_x = {bn["lambda_cross"]:.4g}.</p>')
-    return (f'<div class="readout"><p id="ro-phase"><b>Phase:</b> {r["phase_text"]}</p>'
+    return (f'<div class="readout"><p id="ro-phase"><b>Phase:</b> {escape(r["phase_text"])}</p>'
             f'<table>{cells}<tr><th>critical σ_w²</th><td id="ro-critical">{crit_txt}</td></tr></table>'
             f'<p class="where">at σ_w² = <span id="ro-sw2">{r["sigma_w2"]:.6g}</span>, '
-            f'σ_b² = <span id="ro-sb2">{r["sigma_b2"]:.6g}</span>, ρ = {r["dropout"]:g}, φ = {r["phi"]} '
-            f'(critical σ_w²: {r["critical_how"]})</p>{note}</div>')
+            f'σ_b² = <span id="ro-sb2">{r["sigma_b2"]:.6g}</span>, ρ = {r["dropout"]:g}, φ = {escape(r["phi"])} '
+            f'(critical σ_w²: {escape(r["critical_how"])})</p>{note}</div>')
 
 
 def downloads(ex: Explorer, view: str, stem: str) -> pn.Row:
@@ -450,6 +452,33 @@ def downloads(ex: Explorer, view: str, stem: str) -> pn.Row:
                                        embed=False, width=70, height=32)
 
     return pn.Row(*(make(f) for f in ("png", "svg", "csv")), margin=(0, 5))
+
+
+ALERT_STYLES = {
+    "danger": {"color": "#842029", "background": "#f8d7da", "border": "1px solid #f5c2c7"},
+    "info": {"color": "#055160", "background": "#cff4fc", "border": "1px solid #b6effb"},
+}
+
+
+def alert_html(text: str, kind: str) -> str:
+    """``text`` as plain text in an alert box: escaped, so a message that quotes what a person typed
+    or what a URL carried (``?expr=<img src=x onerror=…>``) is shown, never run.
+
+    >>> alert_html('bad φ "<img src=x onerror=alert(1)>"', "danger")[-62:]
+    'role="alert">bad φ &quot;&lt;img src=x onerror=alert(1)&gt;&quot;</div>'
+    """
+    return f'<div class="sigprop-alert sigprop-alert-{kind}" role="alert">{escape(text)}</div>'
+
+
+def plain_alert(text: param.Parameter, kind: str, name: str) -> pn.pane.HTML:
+    """An alert that shows the string parameter ``text`` as plain text, hidden while it is empty.
+
+    Not a Markdown pane (Panel's ``Alert``): Markdown passes raw HTML through.
+    """
+    style = {"padding": "0.6em 1em", "border-radius": "0.3em", "margin": "0.3em 0", **ALERT_STYLES[kind]}
+    return pn.pane.HTML(text.rx().rx.pipe(alert_html, kind), visible=text.rx().rx.bool(), name=name,
+                        sizing_mode="stretch_width", stylesheets=[
+                            f".sigprop-alert-{kind} {{{'; '.join(f'{k}: {v}' for k, v in style.items())}}}"])
 
 
 def teaching_card(text: str) -> pn.Card:
@@ -521,10 +550,8 @@ def sidebar(ex: Explorer) -> list:
 def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.template.BaseTemplate:
     """The whole page for one session."""
     ex = explorer or Explorer()
-    error = pn.pane.Alert(ex.param.error.rx(), alert_type="danger", visible=ex.param.error.rx().rx.bool(),
-                          sizing_mode="stretch_width", name="error")
-    message = pn.pane.Alert(ex.param.message.rx(), alert_type="info", visible=ex.param.message.rx().rx.bool(),
-                            sizing_mode="stretch_width")
+    error = plain_alert(ex.param.error, "danger", name="error")
+    message = plain_alert(ex.param.message, "info", name="message")
     # Bokeh Divs whose text is replaced in place: a Panel HTML pane also re-sets its stylesheets
     # (models), which makes Bokeh re-walk the whole document on every update (~80 ms)
     readout_div = Div(text=readout_html(ex), width=360, name="readout")

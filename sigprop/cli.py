@@ -116,7 +116,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="start the dashboard (needs the app/ package and Panel)")
     s.add_argument("--port", type=int, default=5006, help="port (default 5006)")
     s.add_argument("--show", action="store_true", help="open the page in a browser")
-    s.add_argument("--address", default="localhost", help="interface to listen on (default localhost)")
+    s.add_argument("--address", default="localhost",
+                   help="interface to listen on (default localhost; 0.0.0.0 for a class, with --allow-host)")
+    s.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a host name the page may be opened under (repeatable), e.g. the server's name for a "
+                        "class; requests for any other name are refused (DNS-rebinding protection)")
     s.add_argument("--num-procs", type=int, default=1, help="worker processes sharing the port (large classes)")
     s.add_argument("--no-warm", action="store_true", help="skip compiling the default views before serving")
     return p
@@ -169,7 +173,8 @@ def _serve(args: argparse.Namespace) -> str:
         from app.server import serve
     except ImportError as err:
         raise OSError(f"the dashboard needs the app package and Panel ({err}); install with pip install -e .") from err
-    serve(port=port, show=args.show, num_procs=procs, address=args.address, warm=not args.no_warm)
+    serve(port=port, show=args.show, num_procs=procs, address=args.address, warm=not args.no_warm,
+          allow_hosts=args.allow_host)
     return ""
 
 

@@ -38,6 +38,8 @@ from sigprop.errors import InvalidParameterError, SigpropError
 
 MANIFEST = "manifest.json"
 CHUNK_DIR = "chunks"
+SCRATCH_DIR = "dask-scratch"
+"""Where a local Dask cluster's workers spill and keep their files, inside the sweep's directory."""
 
 
 class SweepMismatchError(SigpropError):
@@ -166,12 +168,14 @@ def _save_chunk(root: Path, chunk: Chunk, result: dict, digest: str) -> None:
 
 
 @contextlib.contextmanager
-def dask_client(scheduler) -> Iterator:
+def dask_client(scheduler, scratch: str | os.PathLike | None = None) -> Iterator:
     """A ``distributed.Client`` for ``"local"`` (a new LocalCluster), an address, or a Client itself.
 
     Clients and clusters made here are closed on exit; a Client passed in is left open. Each
     worker of the local cluster is one process with one thread and one XLA CPU device, so that the
-    workers share the cores instead of each trying to use all of them.
+    workers share the cores instead of each trying to use all of them. The local workers' scratch
+    space goes in ``scratch`` (the sweep's own directory, not a shared ``/tmp/dask-scratch-space``
+    that any user of the machine could plant files in), or in a private temporary directory.
     """
     from distributed import Client, LocalCluster
 
@@ -181,12 +185,13 @@ def dask_client(scheduler) -> Iterator:
     if scheduler == "local":
         workers = max(1, min(os.cpu_count() or 1, 8))
         env = {"SIGPROP_CPU_DEVICES": "1", "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
-        with (
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                         env=env) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
+        with contextlib.ExitStack() as stack:
+            if scratch is None:
+                scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="sigprop-dask-"))
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                             env=env, local_directory=os.fspath(scratch)))
+            yield stack.enter_context(Client(cluster))
         return
     if not isinstance(scheduler, str) or not scheduler:
         raise InvalidParameterError(f"scheduler must be None, 'local', an address or a Client, got {scheduler!r}")
@@ -284,7 +289,7 @@ def run_sweep(
         elif todo:
             from distributed import as_completed
 
-            with dask_client(scheduler) as client:
+            with dask_client(scheduler, None if root is None else root / SCRATCH_DIR) as client:
                 futures = {
                     client.submit(compute, c, pure=False, priority=int(c.cost)): c
                     for c in todo

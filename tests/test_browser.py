@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -136,6 +137,13 @@ class Session:
         self.context = browser.new_context(viewport=VIEWPORT)
         self.page = self.context.new_page()
         self.errors: list[str] = []
+        self.dialogs: list[str] = []  # alert()/confirm()/prompt() calls: none may ever fire
+
+        def on_dialog(d):
+            self.dialogs.append(f"{d.type}: {d.message}")
+            d.dismiss()
+
+        self.page.on("dialog", on_dialog)
         self.page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         self.page.set_default_timeout(UPDATE_MS)
@@ -199,7 +207,7 @@ def type_value(entry, value) -> None:
 
 
 def error_alert(page):
-    return page.locator(".alert-danger")
+    return page.locator(".sigprop-alert-danger")
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -368,3 +376,154 @@ def test_url_restores_state(browser, server):
         s.assert_no_errors()
     finally:
         s.close()
+
+
+# ---- hostile links and input (XSS) ------------------------------------------------------------------
+
+HOSTILE = {
+    "img-onerror": "<img src=x onerror=alert(document.domain)>",
+    "script-tag": "<script>alert(1)</script>",
+    "svg-onload": "<svg onload=alert(2)>",
+    "attribute-breakout": "\"'><img src=x onerror=alert(3) x='",
+}
+"""Payloads that ran script in the page before: a shared link or a typed φ must show them as text."""
+
+INJECTED_JS = """() => {
+  // every element of the page, inside every (nested) shadow root
+  const all = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      all.push(el);
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  const found = [];
+  for (const el of all) {
+    const tag = el.tagName.toLowerCase();
+    for (const a of el.getAttributeNames()) {
+      if (a.startsWith('on')) found.push(`${tag}[${a}]`);
+    }
+    if (tag === 'img' && /(^|\\/)x$/.test(el.getAttribute('src') || '')) found.push('img[src=x]');
+    if (tag === 'svg' && el.closest('.sigprop-alert, .readout')) found.push('svg in a message');
+    if (tag === 'script' && (el.textContent || '').includes('alert(')) found.push('script with alert(');
+  }
+  return found;
+}"""
+
+
+def markup(payload: str) -> str:
+    """The tag the payload tries to inject (``<img src=x onerror``), as the error message quotes it."""
+    return "<" + payload.split("<", 1)[1][:15]
+
+
+def assert_not_injected(s: Session) -> None:
+    s.page.wait_for_timeout(500)  # an onerror fires once the broken image has failed to load
+    assert s.dialogs == [], f"script ran: {s.dialogs}"
+    assert s.page.evaluate(INJECTED_JS) == [], "elements from the payload reached the DOM"
+
+
+@pytest.mark.parametrize("payload", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_hostile_expression_link_is_shown_as_text(browser, server, payload):
+    from urllib.parse import quote
+
+    s = Session(browser, f"{server}?expr={quote(payload)}")
+    try:
+        alert = error_alert(s.page)
+        expect(alert).to_be_visible(timeout=UPDATE_MS)
+        expect(alert).to_contain_text("expression")
+        # The message quotes what the link carried, literally (as text, not as markup).
+        assert markup(payload) in alert.inner_text()
+        assert "φ = tanh" in text(s.page, ".readout .where")  # the page goes on with a valid φ
+        assert_not_injected(s)
+    finally:
+        s.close()
+
+
+def test_hostile_text_typed_into_every_field_is_inert(browser, server):
+    s = Session(browser, server)
+    try:
+        page = s.page
+        expression = page.get_by_placeholder("leave empty to use the list")
+        for payload in HOSTILE.values():
+            type_value(expression, payload)
+            expect(error_alert(page)).to_contain_text(markup(payload), timeout=UPDATE_MS)
+            assert_not_injected(s)
+            expression.fill(payload)
+            expression.press("Tab")
+            assert_not_injected(s)
+        type_value(expression, "")
+        expect(error_alert(page)).to_be_hidden(timeout=UPDATE_MS)
+        for label in ("σ_w²", "σ_b²", "dropout keep-probability ρ", "depth L", "width N (simulation)",
+                      "seeds (simulation)", "batch size B"):
+            entry = slider_entry(page, label)
+            for payload in HOSTILE.values():
+                entry.fill("")
+                entry.press_sequentially(payload[:40])  # a person typing; numeric entries drop letters
+                entry.press("Enter")
+                assert_not_injected(s)
+        s.settle()
+        expect(page.locator("#ro-phase")).to_be_visible()  # the page still works
+        assert_not_injected(s)
+    finally:
+        s.close()
+
+
+# ---- foreign host names (DNS rebinding) --------------------------------------------------------------
+
+
+def _http_status(url: str, host: str | None = None) -> int:
+    req = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def _websocket(server: str, host: str, origin: str) -> str:
+    """Open the page's websocket with the given ``Host`` and ``Origin``: "refused NNN" or the first message type."""
+    import asyncio
+    import json
+    from urllib.parse import urlsplit
+
+    from tornado.httpclient import HTTPClientError, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    html = urllib.request.urlopen(server, timeout=LOAD_MS / 1000).read().decode()
+    token = re.search(r'"token":"([^"]+)"', html).group(1)
+    port = urlsplit(server).port
+
+    async def go():
+        req = HTTPRequest(f"ws://127.0.0.1:{port}/ws", headers={"Host": host, "Origin": origin})
+        try:
+            ws = await websocket_connect(req, subprotocols=["bokeh", token])
+        except HTTPClientError as err:
+            return f"refused {err.code}"
+        try:
+            return json.loads(await asyncio.wait_for(ws.read_message(), 30))["msgtype"]
+        finally:
+            ws.close()
+
+    # Playwright's sync API keeps an event loop running in this thread: use a thread of our own
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result(timeout=120)
+
+
+def test_foreign_host_header_is_refused(server):
+    port = urllib.parse.urlsplit(server).port
+    url = f"http://127.0.0.1:{port}/"
+    assert _http_status(url, f"evil.example:{port}") == 403
+    assert _http_status(url + "static/extensions/panel/panel.min.js", f"evil.example:{port}") == 403
+    assert _http_status(url, f"localhost.evil.example:{port}") == 403
+    assert _http_status(url, f"localhost:{port}") == 200
+    assert _http_status(url) == 200  # Host: 127.0.0.1:port
+
+
+def test_rebinding_websocket_is_refused_and_local_one_works(server):
+    port = urllib.parse.urlsplit(server).port
+    assert _websocket(server, f"evil.example:{port}", f"http://evil.example:{port}") == "refused 403"
+    assert _websocket(server, f"localhost:{port}", f"http://evil.example:{port}") == "refused 403"
+    assert _websocket(server, f"localhost:{port}", f"http://localhost:{port}") == "ACK"
