@@ -291,7 +291,7 @@ def _fail(message: str) -> ExpressionError:
     return ExpressionError(" ".join(message.splitlines()))
 
 
-def _shown(text: str, limit: int = 80) -> str:
+def _shown(text: str, limit: int = 40) -> str:
     """Return ``repr(text)``, shortened to about ``limit`` characters for messages."""
     return repr(text) if len(text) <= limit else repr(text[: limit - 3]) + "..."
 
@@ -302,7 +302,7 @@ def _source(node: ast.AST) -> str:
         snippet = ast.unparse(node)
     except Exception:  # only used to decorate a message
         snippet = type(node).__name__
-    return snippet if len(snippet) <= 60 else snippet[:57] + "..."
+    return snippet if len(snippet) <= 40 else snippet[:37] + "..."
 
 
 def _parse_tree(text: str) -> ast.Expression:
@@ -454,17 +454,24 @@ class _Translator:
         return _fail(f"{construct} is not allowed ('{snippet}')")
 
     def _visit_constant(self, node: ast.Constant) -> Fn:
-        """Numbers: ``int`` and finite ``float`` literals only."""
+        """Numbers: ``int`` and finite ``float`` literals only.
+
+        Messages quote the literal as typed (``1e400``, not its float ``inf``), at most 40 characters.
+        """
         value = node.value
+        typed = _shown(ast.get_source_segment(self.text, node) or _source(node), 40)
         if type(value) not in (int, float):
-            kind = {str: "string", bytes: "bytes", complex: "complex"}.get(type(value), repr(value))
-            raise _fail(f"{kind} literal is not allowed ({_source(node)}); only real numbers")
+            kind = {str: "string", bytes: "bytes", complex: "complex number", bool: "boolean"}.get(type(value))
+            kind = kind or ("None" if value is None else type(value).__name__)
+            raise _fail(f"{kind} literal {typed} is not allowed; only real numbers (int or float)")
         try:
             number = float(value)
         except OverflowError:
-            raise _fail(f"number too large in {_shown(self.text)}") from None
+            digits = len(str(abs(value)))
+            raise _fail(f"integer literal {typed} ({digits} digits) is too large for float64 (at most ~1.8e308)") \
+                from None
         if not math.isfinite(number):
-            raise _fail(f"number {_source(node)} is not finite in {_shown(self.text)}")
+            raise _fail(f"number {typed} is too large for float64 (at most ~1.8e308)")
         return _literal(number)
 
     def _visit_name(self, node: ast.Name) -> Fn:
@@ -476,7 +483,7 @@ class _Translator:
         if node.id in FUNCTIONS:
             raise _fail(f"function '{node.id}' must be called, e.g. '{node.id}(x)'")
         allowed = ", ".join([VARIABLE, *sorted(CONSTANTS)])
-        raise _fail(f"unknown name '{node.id}' in {_shown(self.text)}; allowed names: {allowed}")
+        raise _fail(f"unknown name {_shown(node.id)} in {_shown(self.text)}; allowed names: {allowed}")
 
     def _visit_unary(self, node: ast.UnaryOp) -> Fn:
         """Unary ``+`` and ``-``."""
@@ -532,7 +539,7 @@ class _Translator:
             raise _fail(f"'{name}' is not a function and cannot be called ('{_source(node)}')")
         if name not in FUNCTIONS:
             allowed = ", ".join(sorted(FUNCTIONS))
-            raise _fail(f"unknown function '{name}' in {_shown(self.text)}; allowed: {allowed}")
+            raise _fail(f"unknown function {_shown(name)} in {_shown(self.text)}; allowed: {allowed}")
         return name
 
     def _visit_where(self, node: ast.Call) -> Fn:
@@ -578,7 +585,7 @@ def _validate(text: str, fn: Fn) -> None:
     try:
         out = fn(grid)
     except Exception as err:  # any failure means a bad expression
-        raise _fail(f"cannot evaluate {_shown(text)}: {type(err).__name__}: {err}") from None
+        raise _fail(f"cannot evaluate {_shown(text)}: {type(err).__name__}: {_shown(str(err), 120)[1:-1]}") from None
     if out.shape != grid.shape or not jnp.issubdtype(out.dtype, jnp.floating):
         raise _fail(f"{_shown(text)} does not give a real float array of x's shape")
 

@@ -1,0 +1,92 @@
+"""Checks of user arguments shared by the API entry points, each failing with one line.
+
+The checks refuse what Python would otherwise coerce silently: a bool is not a number here
+(``point("tanh", True, 0.1)`` is a mistake, not σ_w² = 1), nor is a string or a complex number.
+Messages quote the offending value through :func:`shown`, which never echoes more than
+:data:`SHOWN_CHARS` characters of user text.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from sigprop.errors import InvalidParameterError
+
+SHOWN_CHARS = 40
+"""Longest quotation of user text in a message (a 500-digit number is shown as its start and '...')."""
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)``, shortened to ``limit`` characters with a trailing ``...``.
+
+    >>> shown("x" * 100)
+    "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..."
+    >>> shown(2.5)
+    '2.5'
+    """
+    try:
+        text = repr(value) if not isinstance(value, int) or abs(value) < 10**limit else f"{str(value)[:limit]}..."
+    except Exception:  # a repr that fails (or an int too long for str) is not worth a second error
+        text = f"<{type(value).__name__}>"
+    text = " ".join(text.splitlines())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_bool_or_complex(value: object) -> bool:
+    kind = getattr(getattr(value, "dtype", None), "kind", "")
+    return isinstance(value, bool | complex | str | bytes) or kind in ("b", "c", "U", "S", "O")
+
+
+def real(value: object, name: str) -> float:
+    """``value`` as a Python float; bools, strings, complex numbers and arrays of several values are refused.
+
+    Args:
+      value: a real number (int, float, numpy or 0-d JAX scalar).
+      name: how the message calls it (``"σ_w²"``).
+
+    Raises:
+      InvalidParameterError: ``value`` is not a real number (infinite and NaN values pass: callers
+        check the range).
+
+    >>> real(2, "σ_w²")
+    2.0
+    >>> real(True, "σ_w²")
+    Traceback (most recent call last):
+    ...
+    sigprop.errors.InvalidParameterError: σ_w² must be a real number, got True
+    """
+    if _is_bool_or_complex(value):
+        raise InvalidParameterError(f"{name} must be a real number, got {shown(value)}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        raise InvalidParameterError(f"{name} is too large for a float: {shown(value)}") from None
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"{name} must be a real number, got {shown(value)}") from None
+
+
+def finite_real(value: object, name: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+    """``value`` as a finite float in [lo, hi] (see :func:`real`).
+
+    >>> finite_real(0.5, "c⁰", -1.0, 1.0)
+    0.5
+    """
+    x = real(value, name)
+    if not (math.isfinite(x) and lo <= x <= hi):
+        where = "" if (lo, hi) == (-math.inf, math.inf) else f" in [{lo:g}, {hi:g}]"
+        raise InvalidParameterError(f"{name} must be a finite number{where}, got {shown(value)}")
+    return x
+
+
+def integer(value: object, name: str, lo: int, hi: int | None = None) -> int:
+    """``value`` as an int in [lo, hi] (hi = None: no upper bound); bools and floats are refused.
+
+    >>> integer(3, "depth", 1, 10)
+    3
+    """
+    ok = isinstance(value, numbers.Integral) and not _is_bool_or_complex(value)
+    if not ok or value < lo or (hi is not None and value > hi):  # type: ignore[operator]
+        bound = f"in [{lo}, {hi}]" if hi is not None else f"≥ {lo}"
+        raise InvalidParameterError(f"{name} must be an integer {bound}, got {shown(value)}")
+    return int(value)  # type: ignore[arg-type]
