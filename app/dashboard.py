@@ -489,6 +489,23 @@ def teaching_card(text: str) -> pn.Card:
 # ---- the page ----------------------------------------------------------------------------------
 
 
+def apply_link_values(ex: Explorer, values: dict) -> None:
+    """Apply a link's values one by one, through the same parameter checks as typed values.
+
+    Panel applies a URL's values all at once and drops them all, silently, when one is refused;
+    here each valid value is kept and each refused one is named in the message (shown as text).
+    """
+    refused = []
+    for name, value in values.items():
+        try:
+            setattr(ex, name, value)
+        except (ValueError, TypeError):
+            refused.append(f"{URL_KEYS.get(name, name)}={str(value)[:40]!r}")
+    if refused:
+        verb = "was" if len(refused) == 1 else "were"
+        ex.message = f"the link's {', '.join(refused)} {verb} not valid and ignored (the others were applied)"
+
+
 def held(fn, *args) -> None:
     """Run ``fn(*args)`` sending all the model changes it causes as one websocket message."""
     with pn.io.hold():
@@ -604,7 +621,7 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
     )
     tabs.param.watch(lambda e: held(setattr, ex, "active_tab", e.new), "active")
     if sync_url and pn.state.location is not None:
-        pn.state.location.sync(ex, URL_KEYS)
+        pn.state.location.sync(ex, URL_KEYS, on_error=lambda values: apply_link_values(ex, values))
     template = pn.template.BootstrapTemplate(
         title="sigprop: signal propagation in deep random networks", sidebar=sidebar(ex), main=[main],
         sidebar_width=330, header_background="#1f4e9c",

@@ -440,6 +440,27 @@ def test_hostile_expression_link_is_shown_as_text(browser, server, payload):
         s.close()
 
 
+def test_hostile_values_for_every_url_key_are_refused_as_text(browser, server):
+    from urllib.parse import quote
+
+    from app.dashboard import URL_KEYS
+
+    payload = HOSTILE["img-onerror"]
+    keys = [k for k in URL_KEYS.values() if k not in ("expr", "sw2")]
+    s = Session(browser, f"{server}?sw2=2.5&" + "&".join(f"{k}={quote(payload)}" for k in keys))
+    try:
+        page = s.page
+        expect(page.locator("#ro-sw2")).to_have_text("2.5")  # a valid value in the same link is kept
+        info = page.locator(".sigprop-alert-info")
+        expect(info).to_be_visible(timeout=UPDATE_MS)
+        for key in ("sb2", "depth", "view", "phi"):
+            expect(info).to_contain_text(f"{key}='<img src=x")
+        assert "φ = tanh" in text(page, ".readout .where")
+        assert_not_injected(s)
+    finally:
+        s.close()
+
+
 def test_hostile_text_typed_into_every_field_is_inert(browser, server):
     s = Session(browser, server)
     try:
