@@ -90,8 +90,9 @@ class Settings:
 
 
 PRESETS: dict[str, dict] = {
-    "Poole et al. 2016 tanh (σ_w² = 4, σ_b² = 0.3)": dict(
-        phi="tanh", expression="", sigma_w2=4.0, sigma_b2=0.3, dropout=1.0),
+    # Poole et al. quote standard deviations: their chaotic tanh network has σ_w = 4, σ_b = 0.3
+    "Poole et al. 2016 chaotic tanh (σ_w = 4, σ_b = 0.3: σ_w² = 16, σ_b² = 0.09)": dict(
+        phi="tanh", expression="", sigma_w2=16.0, sigma_b2=0.09, dropout=1.0),
     "ReLU at He initialisation (2, 0)": dict(phi="relu", expression="", sigma_w2=2.0, sigma_b2=0.0, dropout=1.0),
     "Critical tanh at σ_b² = 0.05": dict(phi="tanh", expression="", sigma_w2=1.7609546396, sigma_b2=0.05, dropout=1.0),
     "tanh with dropout ρ = 0.9": dict(phi="tanh", expression="", sigma_w2=2.0, sigma_b2=0.05, dropout=0.9),

@@ -141,7 +141,9 @@ class Explorer(param.Parameterized):
         except SigpropError as err:
             self.error = str(err)
             return
-        if (diagram, curve) != (self.diagram, self.curve):
+        # by identity: the shared cache hands out the same objects for the same key, and dataclasses
+        # holding arrays cannot be compared with != (ValueError: truth value of an array)
+        if diagram is not self.diagram or curve is not self.curve:
             self.diagram, self.curve = diagram, curve
             self.phase_version += 1
         self.error = expression_error or self.error

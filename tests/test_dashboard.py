@@ -144,6 +144,25 @@ def test_presets(ex):
     assert ex.dropout == 0.9 and ex.theory["readout"]["c_star"] < 1
 
 
+def test_poole_preset_is_the_papers_chaotic_network(ex):
+    # Poole et al. 2016 quote standard deviations σ_w = 4, σ_b = 0.3: deep in the chaotic phase
+    (name,) = [n for n in compute.PRESETS if n.startswith("Poole")]
+    ex.apply_preset(name)
+    assert (ex.phi, ex.sigma_w2, ex.sigma_b2) == ("tanh", 16.0, pytest.approx(0.09))
+    assert ex.theory["readout"]["chi_1"] > 1 and ex.theory["readout"]["phase"] == "chaotic"
+
+
+def test_phase_view_survives_a_recomputed_diagram(ex):
+    # the shared cache may hand back a new, equal diagram object (arrays inside): no ValueError
+    import dataclasses
+
+    ex.diagram = dataclasses.replace(ex.diagram)
+    ex.curve = tuple(np.array(a) for a in ex.curve)
+    v = ex.phase_version
+    ex.update_phase()
+    assert ex.phase_version == v + 1 and ex.error == ""
+
+
 def test_phase_diagram_follows_phi_and_dropout(ex):
     v = ex.phase_version
     ex.phi = "erf"
