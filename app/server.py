@@ -208,7 +208,10 @@ def warm_up(phis=("tanh",)) -> float:
         compute.phase(phi, 1.0)
         compute.phase(phi, 0.9)  # the dropout preset
         compute.critical_curve(phi, 1.0)
-        ro = compute.readout(si)
+        try:
+            ro = compute.readout(si)
+        except SigpropError:  # the default point is outside this φ's domain (linear at σ_w² > 1): nothing to warm
+            continue
         compute.iterated_maps(si, ro["q_star"], compute.trajectory(si))
         compute.function_space(si)
     return time.perf_counter() - t0
@@ -242,15 +245,21 @@ def serve(port: int = DEFAULT_PORT, show: bool = False, num_procs: int = 1, addr
     names = allowed_hosts(address, allow_hosts)
     any_ip = address in WILDCARD_ADDRESSES
     configure()
+    # Bind first, so that a port in use is reported at once (not after the warm-up, not with a URL
+    # printed as if the server had started); requests wait in the socket's backlog until it serves.
+    # With several processes, JAX must not start its threads before Tornado forks the workers:
+    # each worker compiles on its first page (from the disk cache when there is one).
+    origins = [f"{n}:{port}" for n in sorted(names) if ":" not in n]  # Bokeh's list takes no IPv6 literal
+    try:
+        server = pn.serve({"/": create_app}, port=port, address=address, show=show, num_procs=num_procs,
+                          title="sigprop", websocket_origin=origins, threaded=False, start=False, verbose=False)
+    except OSError as err:
+        raise OSError(f"cannot listen on {address}:{port} ({err.strerror or err}); is another server running "
+                      f"there? Choose another port with --port") from None
+    install_host_check(server, names, any_ip)
     if warm and num_procs == 1:
         warm_up()
         _warm_rest_in_background()
-    # with several processes, JAX must not start its threads before Tornado forks the workers:
-    # each worker compiles on its first page (from the disk cache when there is one)
-    origins = [f"{n}:{port}" for n in sorted(names) if ":" not in n]  # Bokeh's list takes no IPv6 literal
-    server = pn.serve({"/": create_app}, port=port, address=address, show=show, num_procs=num_procs,
-                      title="sigprop", websocket_origin=origins, threaded=False, start=False)
-    install_host_check(server, names, any_ip)
     shown = "localhost" if address in WILDCARD_ADDRESSES else address
     print(f"sigprop dashboard: http://{shown}:{port}/ (answers to {', '.join(sorted(names))}"
           f"{' and any IP address' if any_ip else ''})", flush=True)

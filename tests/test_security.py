@@ -118,3 +118,14 @@ def test_local_dask_cluster_keeps_its_scratch_in_the_sweep_directory(tmp_path):
     with dask_client("local", tmp_path / "dask-scratch") as client:
         dirs = client.run(lambda dask_worker: dask_worker.local_directory)
     assert dirs and all(Path(d).resolve().is_relative_to((tmp_path / "dask-scratch").resolve()) for d in dirs.values())
+
+
+def test_serve_on_a_port_in_use_fails_at_once_with_one_line():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        r = _cli("serve", "--port", str(s.getsockname()[1]), "--address", "127.0.0.1")  # warm-up is never reached
+    assert r.returncode == 2 and "cannot listen" in r.stderr and r.stderr.count("\n") == 1
+    assert "sigprop dashboard:" not in r.stdout and "Traceback" not in r.stderr
