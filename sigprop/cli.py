@@ -25,6 +25,22 @@ from collections.abc import Sequence
 MAX_AXIS_POINTS = 2000
 
 
+def _finite_or_none(value):
+    """``value`` with every NaN or ±inf float (also inside lists and dicts) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def _dumps(obj) -> str:
+    """Strict JSON (RFC 8259 has no NaN or Infinity): non-finite numbers become null."""
+    return json.dumps(_finite_or_none(obj), allow_nan=False)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse's own convention)
         self.exit(2, f"sigprop: error: {message}\n")
@@ -139,8 +155,7 @@ def _batchnorm(args: argparse.Namespace) -> str:
             "lambda_m": r.lambda_m,
             "xi_forward": None if math.isinf(r.xi_forward) else r.xi_forward,
         }
-        return json.dumps({"lambda": r.lambda_, "xi": xi, "q_star": r.q_star, "c_star": r.c_star} | extra,
-                          allow_nan=False)
+        return _dumps({"lambda": r.lambda_, "xi": xi, "q_star": r.q_star, "c_star": r.c_star} | extra)
     return "\n".join([
         f"φ = {r.phi}, batch size B = {r.batch_size} (batch norm before φ; σ_w² drops out)",
         f"λ     = {_fmt(r.lambda_)}   (squared gradient norm grows by λ per layer, backwards)",
@@ -159,7 +174,7 @@ def _recommend(args: argparse.Namespace) -> str:
 
     r = recommend(args.phi, args.depth, args.dropout, args.sigma_b2)
     if args.json:
-        return json.dumps(r.to_dict(), allow_nan=False)
+        return _dumps(r.to_dict())
     return format_recommendation(r, snippets=not args.no_snippets)
 
 
@@ -189,7 +204,7 @@ def _point(args: argparse.Namespace) -> str:
     d = r.to_dict()
     if args.json:
         keys = ("q_star", "c_star", "chi_1", "chi_c", "xi_q", "xi_c", "phase")
-        return json.dumps({k: d[k] for k in keys} | {"slope_q": d["slope_q"], "note": d["note"]}, allow_nan=False)
+        return _dumps({k: d[k] for k in keys} | {"slope_q": d["slope_q"], "note": d["note"]})
     lines = [
         f"φ = {r.phi}, σ_w² = {r.sigma_w2:g}, σ_b² = {r.sigma_b2:g}, ρ = {r.dropout:g}",
         f"q*    = {_fmt(r.q_star)}",
@@ -210,7 +225,7 @@ def _critical(args: argparse.Namespace) -> str:
     d = r.to_dict()
     if args.json:
         keys = ("sigma_w2", "q_star", "xi_c", "chi_1", "sigma_b2", "dropout", "criterion")
-        return json.dumps({k: d[k] for k in keys}, allow_nan=False)
+        return _dumps({k: d[k] for k in keys})
     head = f"φ = {r.phi}, σ_b² = {r.sigma_b2:g}, ρ = {r.dropout:g}"
     if r.dropout == 1.0:
         return f"{head}\ncritical σ_w² = {_fmt(r.sigma_w2)}  (χ₁ = 1)\nq*           = {_fmt(r.q_star)}"
@@ -225,15 +240,34 @@ def _phase(args: argparse.Namespace) -> str:
 
     from sigprop.phase_diagram import phase_diagram
 
+    _check_out_file(args.out)
     w = np.linspace(*args.sigma_w2)
     b = np.linspace(*args.sigma_b2)
     d = phase_diagram(args.phi, w, b, args.dropout)
-    np.savez(args.out, phi=np.array(d.phi), dropout=np.array(d.dropout), **d.arrays())
+    _write_file(args.out, lambda f: np.savez(f, phi=np.array(d.phi), dropout=np.array(d.dropout), **d.arrays()))
     diverged = int(np.sum(d.status == 1))
     return (
         f"wrote {args.out}: grids {d.chi_1.shape} (rows σ_b², columns σ_w²) of "
         "q_star, c_star, chi_1, chi_c, xi_q, xi_c" + (f"; length map diverges at {diverged} points" if diverged else "")
     )
+
+
+def _check_out_file(path: str) -> None:
+    """Refuse an output path that names a directory (``ro``, ``dir/``) before computing anything."""
+    import os
+
+    if not path or path.endswith(os.sep) or os.path.isdir(path):
+        raise OSError(f"--out {path!r} is a directory; give a file name such as {os.path.join(path, 'phase.npz')!r}")
+
+
+def _write_file(path: str, write) -> None:
+    """Call ``write(file)`` on ``path`` opened by us, so exactly that path is written (``np.savez`` given a
+    name would append ``.npz``); write errors such as ENOSPC (``/dev/full``) are reported, not lost."""
+    try:
+        with open(path, "wb") as f:
+            write(f)
+    except OSError as err:
+        raise OSError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _read_inputs(path: str):
@@ -265,7 +299,7 @@ def _simulate(args: argparse.Namespace) -> str:
     )
     d = r.to_dict()
     if args.json:
-        return json.dumps(d, allow_nan=False)
+        return _dumps(d)
     lines = [
         f"φ = {r.phi}, σ_w² = {r.sigma_w2:g}, σ_b² = {r.sigma_b2:g}, ρ = {r.dropout:g}, "
         f"N = {r.width}, {r.seeds} seeds, {r.engine} engine; inputs q⁰ = 1, c⁰ = 0.5",
@@ -274,8 +308,19 @@ def _simulate(args: argparse.Namespace) -> str:
     for layer, qm, qs, qt, cm, cs, ct in zip(
         d["layers"], d["q_mean"], d["q_se"], d["q_theory"], d["c_mean"], d["c_se"], d["c_theory"], strict=True
     ):
-        lines.append(f"{layer:>4} {qm[0]:>10.5f} {qs[0]:>9.2e} {qt[0]:>10.5f} {cm:>10.5f} {cs:>9.2e} {ct:>10.5f}")
+        cells = (_cell(qm[0], 10, ".5f"), _cell(qs[0], 9, ".2e"), _cell(qt[0], 10, ".5f"), _cell(cm, 10, ".5f"),
+                 _cell(cs, 9, ".2e"), _cell(ct, 10, ".5f"))
+        lines.append(f"{layer:>4} " + " ".join(cells))
+    if r.seeds < 2:
+        lines.append("note: one seed, so no standard error (—); use --seeds 2 or more")
+    if r.note:
+        lines.append(f"note: {r.note}")
     return "\n".join(lines)
+
+
+def _cell(value, width: int, spec: str) -> str:
+    """A table cell: the number, or '—' where there is none (a single seed's standard error, an overflow)."""
+    return f"{'—':>{width}}" if value is None else f"{value:>{width}{spec}}"
 
 
 def _kernel(args: argparse.Namespace) -> str:
@@ -285,7 +330,7 @@ def _kernel(args: argparse.Namespace) -> str:
 
     k = kernels(args.phi, _read_inputs(args.inputs), args.depth, args.sigma_w2, args.sigma_b2, args.dropout)
     if args.json:
-        return json.dumps({"nngp": k.nngp.tolist(), "ntk": k.ntk.tolist(), "note": k.note}, allow_nan=False)
+        return _dumps({"nngp": k.nngp.tolist(), "ntk": k.ntk.tolist(), "note": k.note})
     with np.printoptions(precision=8, suppress=True, linewidth=120):
         text = f"NNGP (depth {args.depth}):\n{k.nngp}\nNTK:\n{k.ntk}"
     return text + (f"\nnote: {k.note}" if k.note else "")
@@ -304,8 +349,10 @@ def _trainability(args: argparse.Namespace) -> str:
     import numpy as np
 
     from sigprop import trainability as tr
+    from sigprop.sweep import check_scheduler
 
     tr.check_threshold(args.threshold)
+    check_scheduler(None if args.scheduler == "none" else args.scheduler)  # before anything is written
     start = time.perf_counter()
     try:
         result = tr.trainability(
@@ -339,7 +386,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "batchnorm": _batchnorm, "serve": _serve, "recommend": _recommend, "trainability": _trainability}
         out = commands[args.command](args)
     except (SigpropError, OSError) as err:
-        print(f"sigprop: error: {err}", file=sys.stderr)
+        print(f"sigprop: error: {' '.join(str(err).splitlines())}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("sigprop: error: out of memory; reduce the grid, width, depth or number of inputs", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # XLA's allocator failing is a resource limit, not a bug
+        if "RESOURCE_EXHAUSTED" not in str(err):
+            raise
+        print("sigprop: error: out of memory (XLA RESOURCE_EXHAUSTED); reduce the grid, width, depth or inputs",
+              file=sys.stderr)
         return 2
     if out:
         print(out)

@@ -48,6 +48,7 @@ from sigprop.expectations import moments
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
 from sigprop.point import check_int, validate
 from sigprop.trajectories import _compiled as _compiled_trajectories
+from sigprop.validation import real, shown
 
 ENGINES = ("gram", "dense")
 MAX_WIDTH = {"gram": 2**20, "dense": 8192}
@@ -357,7 +358,8 @@ def mean_field(phi: Nonlinearity, sigma_w2: float, sigma_b2: float, rho: float, 
     qa, _, c = (np.asarray(v)[:, index.ravel()] for v in run(sigma_w2, sigma_b2, rho, *map(jnp.asarray, unique)))
     q = qa[:, :m]
     chi = np.asarray(_chi(phi)(jnp.asarray(q[:-1].ravel()), sigma_w2, rho)).reshape(depth, m)
-    jac = np.concatenate([np.ones((1, m)), np.cumprod(chi, axis=0)])
+    with np.errstate(over="ignore"):  # Π χ overflows with q (a diverging length map): inf, see overflow_note
+        jac = np.concatenate([np.ones((1, m)), np.cumprod(chi, axis=0)])
     return Theory(q=q, c=c[:, m:], jacobian=jac)
 
 
@@ -396,6 +398,8 @@ class SimulationResult:
       jacobian: ‖δz^l‖²/‖δz⁰‖² for a Gaussian tangent δz⁰, shape (seeds, depth + 1, m), or None.
       theory: the mean-field :class:`Theory` for the same inputs.
       pairs: the input pairs (a, b), a < b, of the ``c`` arrays.
+      note: "" or what went out of float64's range (:func:`overflow_note`): those entries are NaN
+        or inf here and ``None`` in :meth:`to_dict`.
     """
 
     phi: str
@@ -412,6 +416,7 @@ class SimulationResult:
     fourth_moment: np.ndarray
     jacobian: np.ndarray | None
     theory: Theory
+    note: str = ""
 
     @property
     def seeds(self) -> int:
@@ -457,16 +462,34 @@ class SimulationResult:
             "pairs": [list(p) for p in self.pairs],
             "layers": self.layers.tolist(),
         }
-        for name in ("mean", "se", "lo", "hi"):
-            out[f"q_{name}"] = _json(getattr(self, f"q_{name}"))
-            out[f"c_{name}"] = _json(pair(getattr(self, f"c_{name}")))
+        with np.errstate(all="ignore"):  # overflowed layers (see ``note``) give inf/NaN summaries, null in JSON
+            for name in ("mean", "se", "lo", "hi"):
+                out[f"q_{name}"] = _json(getattr(self, f"q_{name}"))
+                out[f"c_{name}"] = _json(pair(getattr(self, f"c_{name}")))
         out["q_theory"] = _json(self.theory.q)
         out["c_theory"] = _json(pair(self.theory.c))
         if self.jacobian is not None:
             out["jacobian_mean"] = _json(self.jacobian_mean)
             out["jacobian_se"] = _json(self.jacobian_se)
             out["jacobian_theory"] = _json(self.theory.jacobian)
+        out["note"] = self.note
         return out
+
+
+def overflow_note(q: np.ndarray, q_theory: np.ndarray) -> str:
+    """Say from which layer the simulated or mean-field q^l left float64's range (or went NaN), else "".
+
+    A diverging length map (ReLU with σ_w²/ρ > 2) doubles log q per layer, so deep enough networks
+    overflow; the layers before stay exact and are kept.
+    """
+    parts = []
+    for name, a in (("simulated", q), ("mean-field", q_theory)):
+        bad = ~np.isfinite(a).reshape(-1, a.shape[-2], a.shape[-1]).all(axis=(0, 2))
+        if bad.any():
+            parts.append(f"the {name} q^l overflows float64 from layer {int(np.argmax(bad))} on")
+    if not parts:
+        return ""
+    return "; ".join(parts) + " (the length map diverges); those layers' values are null/NaN"
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,10 +517,7 @@ def _given_inputs(inputs, engine: str) -> np.ndarray:
 def _target_gram(q0, c0, n_inputs, width: int) -> np.ndarray:
     """K⁰ = q⁰ [(1 − c⁰) I + c⁰ 11ᵀ], checked to be a valid (PSD) Gram matrix."""
     m = check_int(n_inputs, "n_inputs", 1, MAX_INPUTS)
-    try:
-        q0, c0 = float(q0), float(c0)
-    except (TypeError, ValueError):
-        raise InvalidParameterError("q0 and c0 must be numbers") from None
+    q0, c0 = real(q0, "q0"), real(c0, "c0")
     if not (math.isfinite(q0) and q0 > 0):
         raise InvalidParameterError(f"q0 must be a positive finite number, got {q0}")
     low = -1.0 / (m - 1) if m > 1 else -1.0
@@ -516,11 +536,15 @@ def _seed_bytes(engine: str, width: int, input_width: int, m: int, jacobian: boo
     return activations + weights
 
 
+MAX_SEED = 2**63 - 1
+"""Largest integer seed (``jax.random.key`` takes a signed 64-bit integer)."""
+
+
 def _key(seed) -> jax.Array:
     if isinstance(seed, jax.Array):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise InvalidParameterError(f"seed must be an integer or a JAX PRNG key, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise InvalidParameterError(f"seed must be an integer in [0, 2⁶³ − 1] or a JAX PRNG key, got {shown(seed)}")
     return jax.random.key(int(seed))
 
 
@@ -580,7 +604,8 @@ def simulate(
     key = _key(seed)
     generate = inputs is None
     if generate:
-        gram0 = _target_gram(1.0 if q0 is None else q0, 0.5 if c0 is None else c0, n_inputs or 2, width)
+        gram0 = _target_gram(1.0 if q0 is None else q0, 0.5 if c0 is None else c0,
+                             2 if n_inputs is None else n_inputs, width)
         data, input_width = gram0, width
     else:
         if (q0, c0, n_inputs) != (None, None, None):
@@ -600,6 +625,7 @@ def simulate(
     run = _compiled(phi, engine, width, depth, m, seeds, batch, bool(jacobian), generate)
     stats = {k: np.asarray(v) for k, v in run(key, jnp.asarray(data), sw2, sb2, rho).items()}
     jac = stats["dz2"] / stats["dz2"][:, :1] if jacobian else None
+    theory = mean_field(phi, sw2, sb2, rho, depth, gram0)
     return SimulationResult(
         phi=phi.name,
         engine=engine,
@@ -614,5 +640,6 @@ def simulate(
         c=stats["c"],
         fourth_moment=stats["m4"],
         jacobian=jac,
-        theory=mean_field(phi, sw2, sb2, rho, depth, gram0),
+        theory=theory,
+        note=overflow_note(stats["q"], theory.q),
     )

@@ -12,6 +12,12 @@ one task. With an output directory the sweep is resumable:
   hash;
 * on a restart the cells found in chunk files are loaded, and only the cells still missing are
   computed. Resuming works per cell, so it does not matter whether the chunking changed.
+* every loaded chunk is validated: a file that does not read (truncated, garbage), whose cells are
+  not distinct indices of this grid, whose fields are not one float per cell, or that holds a NaN
+  (no field is ever NaN: a diverged network's loss is inf) is renamed ``*.npz.bad``, reported with
+  a warning, and its cells are computed again. A chunk of another sweep (manifest hash differs)
+  and an unreadable or non-object manifest raise :class:`SweepMismatchError` instead: those files
+  are not ours to replace.
 
 Schedulers: ``None`` runs the chunks one after another in this process; ``"local"`` starts a
 ``distributed.LocalCluster`` (one single-threaded worker process per core) and closes it after; an
@@ -26,8 +32,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
+import warnings
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from sigprop.errors import InvalidParameterError, SigpropError
+from sigprop.validation import shown
 
 MANIFEST = "manifest.json"
 CHUNK_DIR = "chunks"
@@ -124,7 +134,14 @@ def prepare_directory(out_dir: str | os.PathLike, manifest: dict) -> Path:
         try:
             old = json.loads(path.read_text())
         except (OSError, ValueError) as err:
-            raise SweepMismatchError(f"cannot read {path} ({err}); remove it or choose a new directory") from None
+            raise SweepMismatchError(
+                f"cannot read {path} ({str(err)[:80]}); delete it or choose another directory"
+            ) from None
+        if not isinstance(old, dict):
+            raise SweepMismatchError(
+                f"{path} is not a sweep manifest (a JSON {type(old).__name__}, not an object); "
+                "delete it or choose another directory"
+            )
         diff = _differences(old, canonical)
         if diff:
             raise SweepMismatchError(
@@ -141,22 +158,62 @@ def prepare_directory(out_dir: str | os.PathLike, manifest: dict) -> Path:
     return root
 
 
+class _BadChunk(Exception):
+    """A chunk file of this sweep that cannot be used (the message says why)."""
+
+
+def _read_chunk(path: Path, digest: str, n_cells: int, fields: Sequence[str]) -> tuple[np.ndarray, dict]:
+    """The cells and fields of one chunk file, validated (see the module docstring).
+
+    Raises:
+      SweepMismatchError: the file belongs to another sweep.
+      _BadChunk: the file is unreadable or its contents are not valid for this sweep.
+    """
+    try:
+        with np.load(path) as data:
+            stored = str(data["manifest_hash"])
+            cells = np.asarray(data["cells"])
+            values = {k: np.asarray(data[k]) for k in fields}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise _BadChunk(f"unreadable ({type(err).__name__}: {str(err)[:60]})") from None
+    if stored != digest:
+        raise SweepMismatchError(
+            f"{path} belongs to another sweep (manifest hash differs); delete it or choose another directory"
+        )
+    if cells.ndim != 1 or cells.size == 0 or cells.dtype.kind not in "iu":
+        raise _BadChunk(f"its cells are not a 1-D array of indices (shape {cells.shape}, dtype {cells.dtype})")
+    if cells.min() < 0 or cells.max() >= n_cells or np.unique(cells).size != cells.size:
+        raise _BadChunk(f"its cells are not distinct indices in [0, {n_cells})")
+    for k, v in values.items():
+        if v.shape != cells.shape or v.dtype.kind not in "biuf":
+            raise _BadChunk(f"field {k!r} has shape {v.shape} and dtype {v.dtype}, not one number per cell "
+                            f"({cells.size})")
+        if np.isnan(v.astype(np.float64)).any():
+            raise _BadChunk(f"field {k!r} holds NaN")
+    return cells, {k: v.astype(np.float64) for k, v in values.items()}
+
+
 def load_chunks(root: Path, digest: str, n_cells: int, fields: Sequence[str]) -> tuple[dict, np.ndarray]:
-    """Fields of the cells already written under ``root/chunks`` (and a mask of which cells those are)."""
+    """Fields of the cells already written under ``root/chunks`` (and a mask of which cells those are).
+
+    Bad chunk files are renamed ``*.npz.bad`` with a warning, and their cells left to compute.
+
+    Raises:
+      SweepMismatchError: a chunk file belongs to another sweep.
+    """
     values = {k: np.full(n_cells, np.nan) for k in fields}
     done = np.zeros(n_cells, dtype=bool)
     for path in sorted((root / CHUNK_DIR).glob("chunk-*.npz")):
         try:
-            with np.load(path) as data:
-                if str(data["manifest_hash"]) != digest:
-                    raise SweepMismatchError(f"{path} belongs to another sweep (manifest hash differs)")
-                cells = data["cells"]
-                if cells.size and (cells.min() < 0 or cells.max() >= n_cells):
-                    raise SweepMismatchError(f"{path} holds cells outside this sweep's grid")
-                for k in fields:
-                    values[k][cells] = data[k]
-        except (OSError, ValueError, KeyError) as err:
-            raise SweepMismatchError(f"cannot read chunk file {path} ({err}); delete it to recompute it") from None
+            cells, chunk = _read_chunk(path, digest, n_cells, fields)
+        except _BadChunk as why:
+            bad = path.with_name(path.name + ".bad")
+            os.replace(path, bad)
+            warnings.warn(f"chunk file {path} is bad ({why}); moved to {bad.name}, its cells are computed again",
+                          stacklevel=3)
+            continue
+        for k in fields:
+            values[k][cells] = chunk[k]
         done[cells] = True
     return values, done
 
@@ -221,6 +278,34 @@ def _progress(total: int, done: int, desc: str, enabled: bool):
     return tqdm(total=total + done, initial=done, desc=desc, unit="cell", file=sys.stderr, dynamic_ncols=True)
 
 
+_ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
+"""A scheduler address: ``[protocol://]host:port`` (``tcp://10.0.0.5:8786``, ``localhost:8786``, ``[::1]:8786``)."""
+
+
+def check_scheduler(scheduler) -> None:
+    """Refuse a scheduler that is not None, ``"none"``, ``"local"``, ``[protocol://]host:port`` or a Client.
+
+    Called before anything is written, so that a typo never leaves a half-made output directory.
+
+    Raises:
+      InvalidParameterError: anything else (the message quotes at most 40 characters of it).
+
+    >>> check_scheduler("tcp://127.0.0.1:8786")
+    >>> check_scheduler("bogus")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sigprop.errors.InvalidParameterError: scheduler must be 'local', 'none', an address ... got 'bogus'
+    """
+    if scheduler is None or scheduler in ("none", "local") or hasattr(scheduler, "submit"):
+        return
+    if isinstance(scheduler, str) and _ADDRESS.match(scheduler) and int(scheduler.rsplit(":", 1)[1]) <= 65535:
+        return
+    raise InvalidParameterError(
+        "scheduler must be 'local', 'none', an address [protocol://]host:port or a distributed.Client, "
+        f"got {shown(scheduler)}"
+    )
+
+
 def run_sweep(
     compute: Callable[[Chunk], dict],
     chunks: Sequence[Chunk],
@@ -248,8 +333,7 @@ def run_sweep(
     Raises:
       SweepMismatchError: ``out_dir`` holds a sweep with other parameters.
     """
-    if not (scheduler is None or (isinstance(scheduler, str) and scheduler) or hasattr(scheduler, "submit")):
-        raise InvalidParameterError(f"scheduler must be None, 'local', an address or a Client, got {scheduler!r}")
+    check_scheduler(scheduler)
     covered = np.zeros(n_cells, dtype=bool)
     for c in chunks:
         covered[list(c.cells)] = True

@@ -89,3 +89,201 @@ def test_registry_parameter_must_be_a_number() -> None:
         nonlinearity("leaky_relu", alpha="a")
     one_line(err, "alpha must be a real number, got 'a'")
     assert isinstance(err.value, SigpropError)
+
+
+# --- command line: status 2 and one line, never a traceback --------------------------------
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from sigprop.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_simulate_with_one_seed_shows_no_standard_error_instead_of_crashing(capsys) -> None:
+    code, out, err = run_cli(capsys, "simulate", "--phi", "tanh", "--sigma-w2", "2.5", "--sigma-b2", "0.1",
+                             "--width", "16", "--depth", "2", "--seeds", "1")
+    assert code == 0 and not err
+    assert "—" in out and "one seed, so no standard error" in out
+
+
+def test_cli_json_is_strict_with_null_for_non_finite_numbers() -> None:
+    import json
+    import math
+
+    from sigprop.cli import _dumps
+
+    text = _dumps({"lambda": math.nan, "xi": [1.0, math.inf], "nested": {"c": -math.inf}})
+    assert json.loads(text) == {"lambda": None, "xi": [1.0, None], "nested": {"c": None}}
+
+
+def test_cli_batchnorm_with_a_nan_phi_exits_2_with_one_line(capsys) -> None:
+    code, out, err = run_cli(capsys, "batchnorm", "--phi", "0/0", "--batch-size", "8", "--json")
+    assert code == 2 and not out
+    assert err.count("\n") == 1 and "is not finite on the Gaussian's support" in err
+
+
+def test_cli_trainability_refuses_a_bad_scheduler_before_writing_anything(capsys, tmp_path) -> None:
+    out_dir = tmp_path / "sweep"
+    code, _, err = run_cli(capsys, "trainability", "--scheduler", "bogus", "--out", str(out_dir))
+    assert code == 2 and err.count("\n") == 1 and "scheduler must be" in err and "'bogus'" in err
+    assert not out_dir.exists()
+
+
+PHASE = ("phase", "--phi", "tanh", "--sigma-w2", "1:2:2", "--sigma-b2", "0:1:2")
+
+
+def test_cli_phase_writes_exactly_the_path_given(capsys, tmp_path) -> None:
+    import numpy as np
+
+    path = tmp_path / "grid"  # no .npz: np.savez(name) would have written grid.npz
+    code, out, _ = run_cli(capsys, *PHASE, "--out", str(path))
+    assert code == 0 and f"wrote {path}:" in out
+    assert path.is_file() and not (tmp_path / "grid.npz").exists()
+    assert np.load(path)["chi_1"].shape == (2, 2)
+
+
+@pytest.mark.parametrize("kind", ["directory", "trailing slash"])
+def test_cli_phase_refuses_a_directory_as_output(capsys, tmp_path, kind: str) -> None:
+    target = str(tmp_path) if kind == "directory" else str(tmp_path / "new") + "/"
+    code, out, err = run_cli(capsys, *PHASE, "--out", target)
+    assert code == 2 and not out and err.count("\n") == 1 and "is a directory" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_phase_reports_a_full_disk(capsys) -> None:
+    import os
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    code, out, err = run_cli(capsys, *PHASE, "--out", "/dev/full")
+    assert code == 2 and not out and "cannot write /dev/full: No space left on device" in err
+
+
+# --- simulation -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [({"seed": 2**70}, "seed must be an integer in [0, 2⁶³ − 1]"), ({"seed": True}, "seed must be an integer"),
+     ({"n_inputs": 0}, "n_inputs must be an integer in [1, 64], got 0"), ({"c0": "a"}, "c0 must be a real number")],
+)
+def test_simulate_refuses_bad_arguments_with_one_line(kwargs: dict, fragment: str) -> None:
+    from sigprop.simulation import simulate
+
+    with pytest.raises(InvalidParameterError) as err:
+        simulate("tanh", 1.0, 0.1, 8, 2, 1, **kwargs)
+    one_line(err, fragment)
+
+
+def test_simulate_says_from_which_layer_a_diverging_network_overflows() -> None:
+    import numpy as np
+
+    from sigprop.simulation import overflow_note
+
+    q = np.ones((2, 6, 2))
+    q[:, 4:] = np.inf
+    theory = np.ones((6, 2))
+    assert overflow_note(q, theory).startswith("the simulated q^l overflows float64 from layer 4 on")
+    assert overflow_note(np.ones((2, 6, 2)), theory) == ""
+
+
+@pytest.mark.slow
+def test_simulate_relu_beyond_he_init_overflows_with_a_note_not_silent_nulls() -> None:
+    from sigprop.simulation import simulate
+
+    r = simulate("relu", 4.0, 0.1, 8, 1100, 2)  # q doubles per layer: float64 overflows near layer 1020
+    assert "overflows float64 from layer" in r.note
+    d = r.to_dict()
+    assert d["note"] == r.note and d["q_theory"][-1][0] is None and d["q_theory"][10][0] is not None
+
+
+# --- sweep storage ------------------------------------------------------------------------------
+
+
+def _square(chunk):
+    import numpy as np
+
+    cells = np.asarray(chunk.cells, dtype=np.float64)
+    return {"value": cells**2}
+
+
+def _sweep(tmp_path, manifest=None):
+    from sigprop import sweep as sw
+
+    chunks = sw.split_chunks(0, range(6), 2)
+    return sw.run_sweep(_square, chunks, ("value",), 6, out_dir=tmp_path, manifest=manifest or {"n": 6})
+
+
+def _first_chunk(tmp_path):
+    return sorted((tmp_path / "chunks").glob("chunk-*.npz"))[0]
+
+
+def _rewrite(path, **changes):
+    import numpy as np
+
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files} | changes
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "wrong length", "NaN", "cells out of range"])
+def test_a_bad_chunk_file_is_set_aside_and_its_cells_computed_again(tmp_path, damage: str) -> None:
+    import numpy as np
+
+    _sweep(tmp_path)
+    path = _first_chunk(tmp_path)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:50])
+    elif damage == "garbage":
+        path.write_bytes(b"not a zip file at all")
+    elif damage == "wrong length":
+        _rewrite(path, value=np.array([7.0]))  # one value for three cells: once silently broadcast
+    elif damage == "NaN":
+        _rewrite(path, value=np.full(3, np.nan))
+    else:
+        _rewrite(path, cells=np.array([0, 1, 99]))
+    with pytest.warns(UserWarning, match="is bad") as record:
+        outcome = _sweep(tmp_path)
+    assert "\n" not in str(record[0].message)
+    assert outcome.loaded_cells == 3 and outcome.computed_cells == 3
+    np.testing.assert_array_equal(outcome.fields["value"], np.arange(6.0) ** 2)
+    assert path.with_name(path.name + ".bad").exists()
+
+
+@pytest.mark.parametrize("text", ["[1, 2, 3]", "null", "{not json"])
+def test_a_manifest_that_is_not_a_sweep_manifest_gets_the_delete_it_message(tmp_path, text: str) -> None:
+    from sigprop import sweep as sw
+
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(sw.SweepMismatchError) as err:
+        _sweep(tmp_path)
+    one_line(err, "delete it or choose another directory")
+
+
+def test_a_chunk_of_another_sweep_is_refused_not_replaced(tmp_path) -> None:
+    import numpy as np
+
+    from sigprop import sweep as sw
+
+    _sweep(tmp_path)
+    path = _first_chunk(tmp_path)
+    _rewrite(path, manifest_hash=np.array("0" * 64))
+    with pytest.raises(sw.SweepMismatchError) as err:
+        _sweep(tmp_path)
+    one_line(err, "belongs to another sweep", "delete it or choose another directory")
+    assert path.exists()
+
+
+@pytest.mark.parametrize("scheduler", ["bogus", "tcp://host", "host:99999", "", 3])
+def test_a_malformed_scheduler_is_refused_before_the_directory_is_made(tmp_path, scheduler) -> None:
+    from sigprop import sweep as sw
+
+    with pytest.raises(InvalidParameterError) as err:
+        sw.run_sweep(_square, sw.split_chunks(0, range(2), 1), ("value",), 2, out_dir=tmp_path / "d",
+                     manifest={"n": 2}, scheduler=scheduler)
+    one_line(err, "scheduler must be")
+    assert not (tmp_path / "d").exists()
