@@ -23,6 +23,8 @@ import sys
 from collections.abc import Sequence
 
 MAX_AXIS_POINTS = 2000
+MAX_KERNEL_SECONDS = 120
+"""Longest estimated ``sigprop kernel`` run (:func:`sigprop.kernels.estimate_seconds`) the command line starts."""
 
 
 def _finite_or_none(value):
@@ -326,9 +328,20 @@ def _cell(value, width: int, spec: str) -> str:
 def _kernel(args: argparse.Namespace) -> str:
     import numpy as np
 
-    from sigprop.kernels import kernels
+    from sigprop.errors import ResourceLimitError
+    from sigprop.kernels import estimate_seconds, kernels
 
-    k = kernels(args.phi, _read_inputs(args.inputs), args.depth, args.sigma_w2, args.sigma_b2, args.dropout)
+    X = _read_inputs(args.inputs)
+    seconds = estimate_seconds(args.phi, X.shape[0], args.depth) if isinstance(args.depth, int) else 0.0
+    if seconds > MAX_KERNEL_SECONDS:
+        raise ResourceLimitError(
+            f"{X.shape[0]} inputs at depth {args.depth} would take about {seconds / 60:.0f} min "
+            f"({X.shape[0] * (X.shape[0] - 1) // 2} pairs; the command line stops at {MAX_KERNEL_SECONDS // 60} min): "
+            "use fewer inputs or call sigprop.kernels.kernels from Python"
+        )
+    if seconds > 10:
+        print(f"sigprop: computing {X.shape[0] * (X.shape[0] - 1) // 2} pairs, about {seconds:.0f} s", file=sys.stderr)
+    k = kernels(args.phi, X, args.depth, args.sigma_w2, args.sigma_b2, args.dropout)
     if args.json:
         return _dumps({"nngp": k.nngp.tolist(), "ntk": k.ntk.tolist(), "note": k.note})
     with np.printoptions(precision=8, suppress=True, linewidth=120):

@@ -16,13 +16,14 @@ is ever NaN.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import jax
 import numpy as np
 import scipy.linalg
 
-from sigprop.errors import InvalidParameterError
+from sigprop.errors import InvalidParameterError, ResourceLimitError
 from sigprop.point import check_int
 
 JITTERS = (0.0, 1e-12, 1e-10, 1e-8, 1e-6)
@@ -132,8 +133,24 @@ def _factor(A: np.ndarray) -> _Factor:
     return _Factor("eigh", 0.0, max(0.0, -float(vals.min(initial=0.0))), vecs=vecs, vals=np.maximum(vals, 0.0))
 
 
+MEMORY_BUDGET = 2 * 2**30
+"""Bytes of samples a draw may hold: the normal draws, their product with the factor and its
+transpose are each one float64 per sample entry (3 copies at once), checked before anything is drawn."""
+
+
+def _check_memory(shape: tuple[int, ...], what: str) -> None:
+    """Refuse draws whose working arrays would exceed :data:`MEMORY_BUDGET` (a one-line estimate)."""
+    need = 3 * 8 * math.prod(shape)
+    if need > MEMORY_BUDGET:
+        raise ResourceLimitError(
+            f"{what} of shape {shape} need ~{need / 2**30:.3g} GiB at once (limit {MEMORY_BUDGET / 2**30:.0f} GiB); "
+            "draw fewer samples, or in batches"
+        )
+
+
 def _normal(seed, shape: tuple[int, ...]) -> np.ndarray:
     """Standard normal draws from an int seed, a NumPy Generator or a JAX PRNG key."""
+    _check_memory(shape, "the samples")
     if isinstance(seed, jax.Array):
         return np.asarray(jax.random.normal(seed, shape, dtype=np.float64))
     try:

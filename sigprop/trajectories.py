@@ -19,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from sigprop import quadrature as qd
-from sigprop.errors import InvalidParameterError
 from sigprop.expectations import Q_TINY, bivariate_polar, mehler, moments
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
 from sigprop.point import check_int, validate
+from sigprop.validation import finite_real, quadrature_rule
 
 MAX_DEPTH = 100_000
 
@@ -91,11 +91,10 @@ def trajectories(
     phi = nonlinearity(phi)
     sw2, sb2, rho = validate(sigma_w2, sigma_b2, dropout)
     depth = check_int(depth, "depth", 0, MAX_DEPTH)
-    qb0 = q0 if q0_b is None else q0_b
-    if not (np.isfinite(q0) and np.isfinite(qb0) and q0 >= 0 and qb0 >= 0):
-        raise InvalidParameterError("q⁰ must be finite and non-negative")
-    if not (np.isfinite(c0) and -1.0 <= c0 <= 1.0):
-        raise InvalidParameterError(f"c⁰ must be in [−1, 1], got {c0}")
+    q0 = finite_real(q0, "q⁰", 0.0)
+    qb0 = q0 if q0_b is None else finite_real(q0_b, "q_b⁰", 0.0)
+    c0 = finite_real(c0, "c⁰", -1.0, 1.0)
+    quadrature = quadrature_rule(quadrature)
     one = functools.partial(jnp.full, (1,), dtype=jnp.float64)
     qa, qb, c = _compiled(phi, quadrature, int(depth))(sw2, sb2, rho, one(q0), one(qb0), one(c0))
     return Trajectory(np.asarray(qa[:, 0]), np.asarray(qb[:, 0]), np.asarray(c[:, 0]))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from sigprop.errors import InvalidParameterError
 
 SHOWN_CHARS = 40
@@ -90,3 +92,30 @@ def integer(value: object, name: str, lo: int, hi: int | None = None) -> int:
         bound = f"in [{lo}, {hi}]" if hi is not None else f"≥ {lo}"
         raise InvalidParameterError(f"{name} must be an integer {bound}, got {shown(value)}")
     return int(value)  # type: ignore[arg-type]
+
+
+def real_array(value: object, name: str) -> np.ndarray:
+    """``value`` as a float64 array of finite numbers (bools, strings and ragged lists refused).
+
+    >>> real_array([1, 2.5], "σ_w² axis").tolist()
+    [1.0, 2.5]
+    """
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError):
+        a = np.asarray(None)
+    if a.dtype.kind not in "iuf" or a.size == 0:
+        raise InvalidParameterError(f"{name} must be a non-empty array of real numbers, got {shown(value)}")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise InvalidParameterError(f"{name} must hold finite numbers, got {shown(value)}")
+    return a
+
+
+def quadrature_rule(value: object):
+    """``value`` if it is a :class:`sigprop.quadrature.Quadrature`, else a one-line error."""
+    from sigprop.quadrature import Quadrature
+
+    if not isinstance(value, Quadrature):
+        raise InvalidParameterError(f"quadrature must be a sigprop.quadrature.Quadrature, got {shown(value)}")
+    return value

@@ -287,3 +287,40 @@ def test_a_malformed_scheduler_is_refused_before_the_directory_is_made(tmp_path,
                      manifest={"n": 2}, scheduler=scheduler)
     one_line(err, "scheduler must be")
     assert not (tmp_path / "d").exists()
+
+
+# --- memory and time estimated before the work -------------------------------------------------
+
+
+def test_prior_samples_refuse_a_draw_that_would_not_fit_in_memory() -> None:
+    import numpy as np
+
+    from sigprop.gp import prior_samples
+
+    with pytest.raises(ResourceLimitError) as err:
+        prior_samples(np.eye(2), 10**9)  # once grew to 24 GB and was killed
+    one_line(err, "GiB at once", "draw fewer samples")
+
+
+def test_cli_kernel_refuses_thousands_of_inputs_with_an_estimate(capsys, tmp_path) -> None:
+    import numpy as np
+
+    path = tmp_path / "inputs.csv"
+    np.savetxt(path, np.random.default_rng(0).normal(size=(3000, 3)), delimiter=",")
+    code, out, err = run_cli(capsys, "kernel", "--phi", "tanh", "--sigma-w2", "1.5", "--sigma-b2", "0.1",
+                             "--depth", "30", "--inputs", str(path))
+    assert code == 2 and not out and err.count("\n") == 1
+    assert "3000 inputs at depth 30 would take about" in err and "4498500 pairs" in err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [({"c0": "a"}, "c⁰ must be a real number, got 'a'"), ({"c0": 1.5}, "c⁰ must be a finite number in [-1, 1]"),
+     ({"q0": True}, "q⁰ must be a real number, got True"), ({"quadrature": "x"}, "quadrature must be a")],
+)
+def test_trajectories_refuse_bad_starting_points(kwargs: dict, fragment: str) -> None:
+    from sigprop.trajectories import trajectories
+
+    with pytest.raises(InvalidParameterError) as err:
+        trajectories("tanh", 1.0, 0.1, 3, **kwargs)
+    one_line(err, fragment)

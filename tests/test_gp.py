@@ -113,7 +113,8 @@ def test_deep_ordered_kernel_is_handled_by_jitter_never_nan():
     assert np.all(np.ptp(s.samples, axis=1) <= 1e-2 * np.abs(s.samples).max())  # flat draws
     y = np.sin(3 * seg.t)
     post = gp_posterior(seg.nngp[::2, ::2], seg.nngp[1::2, ::2], seg.nngp[1::2, 1::2], y[::2], 0.0, n_samples=3)
-    assert post.jitter > 0.0 or post.method == "eigh"
+    # whether the rank-one K needs jitter is a rounding accident; conditioning never adds variance
+    assert np.all(post.variance <= np.diag(seg.nngp[1::2, 1::2]) * (1 + 1e-9))
     assert all(np.all(np.isfinite(a)) for a in (post.mean, post.variance, post.samples))
     ntk = ntk_regression_mean(seg.ntk[::2, ::2], seg.ntk[1::2, ::2], y[::2])
     assert np.all(np.isfinite(ntk.mean))
