@@ -29,6 +29,7 @@ from sigprop.expectations import moments
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
 from sigprop.phase_diagram import phase_diagram
 from sigprop.point import point, validate
+from sigprop.validation import real_array
 
 _Q_SCAN = np.concatenate([[0.0], np.logspace(-10, 8, 721)])
 """q* values scanned for the first crossing σ_b²(q*) = σ_b² (40 per decade)."""
@@ -58,7 +59,7 @@ def critical_line(phi: str | Nonlinearity, q_star, *, quadrature: qd.Quadrature 
     True
     """
     phi = nonlinearity(phi)
-    q = np.atleast_1d(np.asarray(q_star, dtype=np.float64))
+    q = np.atleast_1d(real_array(q_star, "q*"))
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise InvalidParameterError("q* must be finite and non-negative")
     w, b = _line_fn(phi, quadrature)(jnp.asarray(q))

@@ -41,6 +41,7 @@ from sigprop.length_map import (
 )
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
 from sigprop.point import finish_point, point_kernel, validate
+from sigprop.validation import quadrature_rule, real_array
 
 GRID_FIELDS = ("q_star", "c_star", "chi_1", "chi_c", "xi_q", "xi_c")
 
@@ -172,7 +173,7 @@ def _from_tiles(tiles: np.ndarray, shape: tuple[int, int], tb: int, tw: int) -> 
 
 
 def _axis(values, name: str, positive: bool) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    arr = np.atleast_1d(real_array(values, name))
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
         raise InvalidParameterError(f"{name} must be a non-empty 1-D array of finite numbers")
     if positive and np.any(arr <= 0):
@@ -204,6 +205,7 @@ def phase_diagram(
     (2, 3)
     """
     phi = nonlinearity(phi)
+    quadrature = quadrature_rule(quadrature)
     w = _axis(sigma_w2, "sigma_w2", positive=True)
     b = _axis(sigma_b2, "sigma_b2", positive=False)
     rho = validate(1.0, 0.0, dropout)[2]

@@ -31,6 +31,7 @@ from sigprop.length_map import (
     solve_q_star,
 )
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
+from sigprop.validation import quadrature_rule, real
 
 ORDERED, CRITICAL, CHAOTIC = 0, 1, 2
 MAX_VARIANCE = 1e8
@@ -115,10 +116,7 @@ def _compiled_point(phi: Nonlinearity, quad: qd.Quadrature):
 
 def validate(sigma_w2: float, sigma_b2: float, dropout: float) -> tuple[float, float, float]:
     """Check σ_w² > 0, σ_b² ≥ 0 and ρ ∈ (0, 1]; return them as floats."""
-    try:
-        sw2, sb2, rho = float(sigma_w2), float(sigma_b2), float(dropout)
-    except (TypeError, ValueError):
-        raise InvalidParameterError("σ_w², σ_b² and the dropout keep-probability must be numbers") from None
+    sw2, sb2, rho = real(sigma_w2, "σ_w²"), real(sigma_b2, "σ_b²"), real(dropout, "the dropout keep-probability ρ")
     if not (math.isfinite(sw2) and sw2 > 0.0):
         raise InvalidParameterError(f"σ_w² must be a positive finite number, got {sigma_w2}")
     if not (math.isfinite(sb2) and sb2 >= 0.0):
@@ -189,6 +187,7 @@ def point(
     """
     phi = nonlinearity(phi)
     sw2, sb2, rho = validate(sigma_w2, sigma_b2, dropout)
+    quadrature = quadrature_rule(quadrature)
     arr = _compiled_point(phi, quadrature)(jnp.array([sw2]), jnp.array([sb2]), rho)
     out = {k: float(v[0]) for k, v in arr.items()}
     status = int(out.pop("status"))

@@ -27,6 +27,8 @@ import numpy as np
 from scipy.special import roots_hermitenorm, roots_legendre
 
 from sigprop import _config  # noqa: F401  (float64)
+from sigprop.errors import InvalidParameterError
+from sigprop.validation import integer_fields
 
 TRUNCATION = 10.0
 """Half-width Z of the panel rules in z: the Gaussian mass beyond it is erfc(Z/√2) ≈ 1.5e-23."""
@@ -57,10 +59,11 @@ class Quadrature:
     angular_nodes: int = 40
 
     def __post_init__(self) -> None:
+        integer_fields(self)
         if not (8 <= self.hermite_degree <= 600 and self.hermite_degree % 2 == 0):
-            raise ValueError("hermite_degree must be an even integer in [8, 600]")
+            raise InvalidParameterError("hermite_degree must be an even integer in [8, 600]")
         if not (4 <= self.panel_nodes <= 64 and 4 <= self.angular_nodes <= 64):
-            raise ValueError("panel_nodes and angular_nodes must be in [4, 64]")
+            raise InvalidParameterError("panel_nodes and angular_nodes must be in [4, 64]")
 
     def coarse(self) -> Quadrature:
         """A cheap rule for initial guesses (refined afterwards by the full rule)."""

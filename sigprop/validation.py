@@ -119,3 +119,18 @@ def quadrature_rule(value: object):
     if not isinstance(value, Quadrature):
         raise InvalidParameterError(f"quadrature must be a sigprop.quadrature.Quadrature, got {shown(value)}")
     return value
+
+
+def integer_fields(obj: object) -> None:
+    """Check that every int-annotated field of a dataclass holds an int (not a bool, float or string).
+
+    Used by frozen settings such as :class:`sigprop.quadrature.Quadrature`, whose range checks then
+    compare numbers only.
+    """
+    import dataclasses
+
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        if f.type in (int, "int"):
+            value = getattr(obj, f.name)
+            if not isinstance(value, numbers.Integral) or _is_bool_or_complex(value):
+                raise InvalidParameterError(f"{f.name} must be an integer, got {shown(value)}")

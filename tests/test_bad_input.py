@@ -324,3 +324,55 @@ def test_trajectories_refuse_bad_starting_points(kwargs: dict, fragment: str) ->
     with pytest.raises(InvalidParameterError) as err:
         trajectories("tanh", 1.0, 0.1, 3, **kwargs)
     one_line(err, fragment)
+
+
+# --- API entry points raise SigpropError subclasses, never raw exceptions ------------------------
+
+
+def _point_with_string_quadrature():
+    import sigprop as sp
+
+    return sp.point("tanh", 1.0, 0.1, quadrature="x")
+
+
+def _quadrature(**kwargs):
+    from sigprop.quadrature import Quadrature
+
+    return Quadrature(**kwargs)
+
+
+def _phase_with_string_axes():
+    from sigprop.phase_diagram import phase_diagram
+
+    return phase_diagram("tanh", "1,2", "0,1")
+
+
+def _critical_line_with_string_q():
+    from sigprop.critical import critical_line
+
+    return critical_line("tanh", q_star="a")
+
+
+def _point_with_bool():
+    import sigprop as sp
+
+    return sp.point("tanh", True, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("call", "fragment"),
+    [(_point_with_string_quadrature, "quadrature must be a sigprop.quadrature.Quadrature, got 'x'"),
+     (lambda: _quadrature(hermite_degree=0), "hermite_degree must be an even integer in [8, 600]"),
+     (lambda: _quadrature(hermite_degree="a"), "hermite_degree must be an integer, got 'a'"),
+     (lambda: _quadrature(panel_nodes=True), "panel_nodes must be an integer, got True"),
+     (_phase_with_string_axes, "sigma_w2 must be a non-empty array of real numbers, got '1,2'"),
+     (_critical_line_with_string_q, "q* must be a non-empty array of real numbers, got 'a'"),
+     (_point_with_bool, "σ_w² must be a real number, got True")],
+    ids=["point-quadrature", "quadrature-0", "quadrature-str", "quadrature-bool", "phase-axes", "critical-line",
+         "point-bool"],
+)
+def test_api_entry_points_raise_invalid_parameter_errors(call, fragment: str) -> None:
+    with pytest.raises(InvalidParameterError) as err:
+        call()
+    one_line(err, fragment)
+    assert isinstance(err.value, ValueError) and isinstance(err.value, TypeError)
