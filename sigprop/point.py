@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sigprop import quadrature as qd
 from sigprop.correlation_map import Q_FLOOR, solve_c_star
@@ -109,6 +110,46 @@ def _convergence_note(phi: Nonlinearity, sw2: float, sb2: float, rho: float, out
     )
 
 
+JUMP_STEP = 1e-9
+"""Half-width of the look either side of a kink of a custom φ for a jump (see :func:`check_no_jumps`)."""
+
+
+@functools.lru_cache(maxsize=64)
+def check_no_jumps(phi: Nonlinearity) -> None:
+    """Refuse a φ that jumps at a kink (``sign(x)``, ``heaviside(x)``): its φ' has a delta there, so
+    χ₁ = σ_w² E[φ'²] is infinite, while JAX's φ' (0 on both sides) would silently give χ₁ = 0."""
+    for k in phi.kinks:
+        left, right = (float(phi.fn(jnp.array([k + s * JUMP_STEP * max(1.0, abs(k))]))[0]) for s in (-1, 1))
+        if abs(right - left) > 1e-6 * max(1.0, abs(left), abs(right)):
+            raise SigpropError(
+                f"φ = {phi.name} jumps at x = {k!r} (from {left:.6g} to {right:.6g}): φ' has a delta there, "
+                "so E[φ'²] and χ₁ are infinite; sigprop needs a continuous φ"
+            )
+
+
+@functools.lru_cache(maxsize=64)
+def _escape_fn(phi: Nonlinearity, quad: qd.Quadrature):
+    return jax.jit(lambda q, a, b: a * moments(phi, quad, q).F + b - q)
+
+
+def _local_note(phi: Nonlinearity, sw2: float, sb2: float, rho: float, q_star: float, quad: qd.Quadrature) -> str:
+    """Where V(q)/q → s = σ_w²/ρ·growth ≥ 1 (GELU, SiLU, softplus, ELU above σ_w² = 2ρ), the q*
+    reached from q⁰ is only locally attracting: above the first q > q* with V(q) > q (an unstable
+    fixed point) q^l grows without bound. Returns a note giving that threshold, or ''."""
+    s = sw2 / rho * phi.growth
+    if phi.homogeneous or not (math.isfinite(s) and s >= 1.0 - 1e-12) or not math.isfinite(q_star):
+        return ""
+    q = np.geomspace(max(q_star, 1e-12) * 1.001, 1e12 * max(1.0, q_star), 600)
+    h = np.asarray(_escape_fn(phi, quad)(jnp.asarray(q), sw2 / rho, sb2))
+    up = np.flatnonzero(h > 4 * np.finfo(float).eps * q)
+    if up.size == 0:
+        return ""
+    return (
+        f"q* is only locally attracting: V(q) > q from q ≈ {q[up[0]]:.3g} on (V(q)/q → σ_w²/ρ·growth = {s:.6g}), "
+        "so from a q⁰ beyond that the length map diverges"
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled_point(phi: Nonlinearity, quad: qd.Quadrature):
     return jax.jit(functools.partial(point_kernel, phi, quad))
@@ -188,10 +229,11 @@ def point(
     phi = nonlinearity(phi)
     sw2, sb2, rho = validate(sigma_w2, sigma_b2, dropout)
     quadrature = quadrature_rule(quadrature)
+    where = f"for φ = {phi.name} at σ_w² = {sw2!r}, σ_b² = {sb2!r}, ρ = {rho!r}"  # every digit that matters
+    check_no_jumps(phi)
     arr = _compiled_point(phi, quadrature)(jnp.array([sw2]), jnp.array([sb2]), rho)
     out = {k: float(v[0]) for k, v in arr.items()}
     status = int(out.pop("status"))
-    where = f"for φ = {phi.name} at σ_w² = {sw2:g}, σ_b² = {sb2:g}, ρ = {rho:g}"
     if status == NONFINITE:
         raise SigpropError(f"{STATUS_TEXT[status]} {where}")
     if status in (DIVERGES, UNRESOLVED):
@@ -200,13 +242,15 @@ def point(
             f"{STATUS_TEXT[status]} {where}" + (f" (V(q)/q → σ_w²/ρ·{phi.growth:g} ≥ 1)" if growth >= 1 else "")
         )
     phase = PHASES[int(out.pop("phase"))]
-    note = STATUS_TEXT[status] if status != OK else ""
+    notes = [STATUS_TEXT[status] if status != OK else ""]
     if phi.key == ("custom",) and quadrature == qd.DEFAULT:
-        note = _convergence_note(phi, sw2, sb2, rho, out) or note
+        notes.append(_convergence_note(phi, sw2, sb2, rho, out))
+    notes.append(_local_note(phi, sw2, sb2, rho, out["q_star"], quadrature))
     limit = accurate_q_limit(phi, quadrature)
     if out["q_star"] > limit:
-        note = (
+        notes.append(
             f"q* = {out['q_star']:.3g} > {limit:.3g}: {quadrature.hermite_degree}-node Gauss–Hermite may lose "
             "accuracy (tanh: ~1e-8 relative at q = 5); pass quadrature=Quadrature(hermite_degree=600)"
         )
+    note = "; ".join(n for n in notes if n)  # every note is seen, none overwrites another
     return PointResult(phi.name, sw2, sb2, rho, phase=phase, note=note, **out)

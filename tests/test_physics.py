@@ -203,12 +203,10 @@ def test_registry_is_complete_and_derivatives_come_from_jax():
 
 
 def test_singular_custom_phi_warns_instead_of_nan():
-    """φ = √|x| has φ' ~ |x|^{-1/2}, not square-integrable: no NaN anywhere, and the result says
-    that the quadrature did not converge (a finer rule disagrees); smooth custom φ do not warn."""
-    r = sp.point("sqrt(abs(x))", 1.0, 0.1)
-    values = [r.q_star, r.c_star, r.chi_1, r.chi_c, r.xi_q, r.xi_c]
-    assert not any(math.isnan(v) for v in values)
-    assert "not converged" in r.note
+    """φ = √|x| has φ' ~ |x|^{-1/2}, not square-integrable: a clear error, never a NaN; smooth
+    custom φ do not warn."""
+    with pytest.raises(sp.SigpropError, match="not finite"):  # φ'(0) = ∞ is refused up front
+        sp.point("sqrt(abs(x))", 1.0, 0.1)
     assert sp.point("x*sigmoid(1.702*x)", 1.5, 0.1).note == ""
     assert sp.point("maximum(x, 0.1*x)", 1.5, 0.1).note == ""
 
@@ -233,3 +231,65 @@ def test_near_critical_strip_at_zero_bias_always_converges():
     assert np.all(d.status == 0)
     r = sp.point("tanh", 1.0045045045045045, 0.0)
     assert r.q_star == pytest.approx(0.0022564611748357, rel=1e-10) and r.phase == "chaotic"
+
+
+def _reference_length_map(fn, sw2, sb2):
+    """V(q) − q by adaptive scipy quadrature (split at 0), independent of sigprop."""
+    from scipy.integrate import quad
+
+    def h(q):
+        f = lambda z: fn(math.sqrt(q) * z) ** 2 * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+        e = sum(quad(f, a, b, epsabs=0, epsrel=1e-13, limit=200)[0] for a, b in ((-40, -1), (-1, 0), (0, 1), (1, 40)))
+        return sw2 * e + sb2 - q
+
+    return h
+
+
+def test_gelu_and_silu_above_sigma_w2_two_settle_from_q0_at_a_locally_attracting_q_star():
+    """V(q)/q → σ_w²/2 > 1, yet from q⁰ = 1 the map falls to a small stable q* (the divergence is
+    only beyond an unstable fixed point), and the result says so."""
+    from scipy.optimize import brentq
+    from scipy.special import erf
+
+    gelu = lambda x: x * 0.5 * (1 + erf(x / math.sqrt(2)))  # noqa: E731
+    silu = lambda x: x / (1 + math.exp(-x)) if x > -700 else 0.0  # noqa: E731
+    for name, fn, sw2, sb2, lo, hi in (("gelu", gelu, 2.05, 0.01, 1e-3, 1.0), ("silu", silu, 2.05, 0.02, 1e-3, 1.0)):
+        r = sp.point(name, sw2, sb2)
+        truth = brentq(_reference_length_map(fn, sw2, sb2), lo, hi, xtol=1e-16, rtol=1e-14)
+        assert r.q_star == pytest.approx(truth, rel=1e-11)
+        assert r.slope_q < 1 and "locally attracting" in r.note
+    for name in ("gelu", "silu"):  # σ_b² = 0: q* = 0 attracts (V'(0) = σ_w²/4 < 1)
+        assert sp.point(name, 2.2, 0.0).q_star == 0.0
+
+
+def test_softplus_at_sigma_w2_two_diverges_because_v_exceeds_q_everywhere():
+    """softplus² − relu² integrates to a positive constant, so V(q) − q ~ 1/√q > 0 for every q at
+    σ_w² = 2, σ_b² = 0: q^l creeps up without bound and no finite q* may be reported."""
+    with pytest.raises(sp.LengthMapDivergesError):
+        sp.point("softplus", 2.0, 0.0)
+
+
+def test_hard_tanh_just_above_the_transition_jumps_to_a_finite_q_star():
+    """Hard tanh is linear on [−1, 1], so V(q) = σ_w²q − O(e^{−1/2q}): for σ_w² = 1 + δ the stable q*
+    is ~1/(2 log(1/δ)), not 0 (q = 0 is unstable), e.g. 0.03125 at δ = 3e-8."""
+    from scipy.optimize import brentq
+
+    clip = lambda x: max(-1.0, min(1.0, x))  # noqa: E731
+    for sw2 in (1.00000003, 1.000000001):
+        r = sp.point("hard_tanh", sw2, 0.0)
+        truth = brentq(_reference_length_map(clip, sw2, 0.0), 0.01, 0.1, xtol=1e-16, rtol=1e-13)
+        assert r.q_star == pytest.approx(truth, rel=1e-6)
+        assert r.slope_q < 1 and r.xi_q < math.inf
+    assert sp.point("hard_tanh", 1.00000003, 0.0).q_star == pytest.approx(0.03125, abs=1e-5)
+
+
+def test_a_phi_that_jumps_is_refused_fast_because_chi_1_is_infinite():
+    """sign(x) has φ' = 2δ(x): E[φ'²] = ∞, so χ₁ cannot be 0 (what JAX's φ' = 0 would give)."""
+    with pytest.raises(sp.SigpropError, match="jumps at x = 0"):
+        sp.point("sign(x)", 1.0, 0.1)
+
+
+def test_error_messages_show_the_digits_that_matter():
+    """σ_w² = 1.00000003 must not print as 1."""
+    with pytest.raises(sp.LengthMapDivergesError, match=r"σ_w² = 2\.0000001"):
+        sp.point("relu", 2.0000001, 0.1)
