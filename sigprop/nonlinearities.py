@@ -167,8 +167,8 @@ MAX_POLAR_NODES = 1 << 21
 """Most nodes of the 2-D polar rule for one bivariate expectation of a kinked φ (default degrees).
 Angular panels grow with the pairs of kinks and radial panels with the kinks, so nodes grow like
 kinks³; measured on the 2-core machine (cold point, which compiles): 4 kinks 3.2e5 nodes 9 s
-0.66 GB; 9 kinks 1.2e6 nodes 9 s 0.66 GB, warm 3 ms; 19 kinks 8.4e6 nodes 25 s 1.3 GB; 64 kinks
-over 900 s and 7.3 GB. 2²¹ ≈ 2.1e6 admits about 10 kinks at generic positions."""
+0.66 GB; 9 kinks 1.2e6 nodes 9 s 0.66 GB, warm 3 ms; 19 kinks 8.4e6 nodes 36 s 1.2 GB (issue 12:
+25 s, 1.3 GB); 64 kinks over 900 s and 7.3 GB (issue 12). 2²¹ ≈ 2.1e6 admits about 10 kinks at generic positions."""
 
 _BISECTIONS = 64
 

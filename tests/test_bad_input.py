@@ -376,3 +376,22 @@ def test_api_entry_points_raise_invalid_parameter_errors(call, fragment: str) ->
         call()
     one_line(err, fragment)
     assert isinstance(err.value, ValueError) and isinstance(err.value, TypeError)
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [(("point", "--phi", "sqrt(x)", "--sigma-w2", "1", "--sigma-b2", "0.1"), "is not finite on the Gaussian's support"),
+     (("point", "--phi", "1/x", "--sigma-w2", "1", "--sigma-b2", "0.1"), "φ(0) = inf"),
+     (("point", "--phi", "tan(x)", "--sigma-w2", "1", "--sigma-b2", "0.1"), "has a pole near"),
+     (("phase", "--phi", "0/0", "--sigma-w2", "1:2:2", "--sigma-b2", "0:1:2", "--out", "never.npz"), "φ(0) = nan"),
+     (("simulate", "--phi", "0/0", "--sigma-w2", "1", "--sigma-b2", "0.1", "--width", "8", "--depth", "2",
+       "--seeds", "2", "--json"), "φ(0) = nan"),
+     (("point", "--phi", "abs(sin(10*x))", "--sigma-w2", "1", "--sigma-b2", "0.1"), "too many kinks")],
+    ids=["sqrt", "1/x", "tan", "phase-nan", "simulate-nan", "kinks"],
+)
+def test_cli_refuses_a_phi_no_expectation_can_use_instead_of_answering_nan(capsys, tmp_path, monkeypatch, argv,
+                                                                           fragment: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and not out and err.count("\n") == 1 and fragment in err
+    assert "length map diverges" not in err and list(tmp_path.iterdir()) == []
