@@ -280,7 +280,9 @@ def _read_inputs(path: str):
     try:
         X = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as err:
-        raise InvalidParameterError(f"cannot read {path} as a CSV of numbers: {err}") from None
+        reason = " ".join(str(err).split("; use `usecols`")[0].splitlines())
+        reason = reason if len(reason) <= 100 else reason[:97] + "..."  # numpy quotes the bad field in full
+        raise InvalidParameterError(f"cannot read {path} as a CSV of numbers: {reason}") from None
     return X
 
 

@@ -395,3 +395,12 @@ def test_cli_refuses_a_phi_no_expectation_can_use_instead_of_answering_nan(capsy
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and not out and err.count("\n") == 1 and fragment in err
     assert "length map diverges" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_cli_kernel_quotes_at_most_a_line_of_a_bad_csv(capsys, tmp_path) -> None:
+    path = tmp_path / "inputs.csv"
+    path.write_text("1," + "a" * 500 + "\n")
+    code, out, err = run_cli(capsys, "kernel", "--phi", "tanh", "--sigma-w2", "1", "--sigma-b2", "0.1",
+                             "--depth", "2", "--inputs", str(path))
+    assert code == 2 and not out and err.count("\n") == 1
+    assert "cannot read" in err and "as a CSV of numbers" in err and len(err) < 200 + len(str(path))
