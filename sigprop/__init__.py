@@ -19,6 +19,7 @@ from sigprop.errors import (
     InvalidParameterError,
     LengthMapDivergesError,
     NoCriticalPointError,
+    ResourceLimitError,
     SigpropError,
     UnknownNonlinearityError,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "PointResult",
     "Quadrature",
     "Recommendation",
+    "ResourceLimitError",
     "SigpropError",
     "SimulationResult",
     "SweepMismatchError",
