@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from sigprop import quadrature as qd
-from sigprop.errors import InvalidParameterError, NoCriticalPointError
+from sigprop.errors import InvalidParameterError, LengthMapDivergesError, NoCriticalPointError
 from sigprop.expectations import moments
 from sigprop.nonlinearities import Nonlinearity, nonlinearity
 from sigprop.phase_diagram import phase_diagram
@@ -72,6 +72,9 @@ class CriticalPoint:
     """The critical σ_w² for one σ_b² (or, with dropout, the ξ_c-maximising σ_w²).
 
     ``xi_c`` is ``inf`` on the true critical line (ρ = 1) and the maximal, finite ξ_c with dropout.
+    ``stable`` says whether q* is the fixed point a network reaches from q⁰ = 1 (V'(q*) ≤ 1 and
+    :func:`sigprop.point` finds it there); if not, ``note`` says what the network does instead
+    (GELU and SiLU at small σ_b²: their critical q* is unstable).
     """
 
     phi: str
@@ -82,6 +85,8 @@ class CriticalPoint:
     chi_1: float
     xi_c: float
     criterion: str
+    stable: bool = True
+    note: str = ""
 
     def to_dict(self) -> dict:
         """Plain dict; infinities become ``None`` (valid JSON)."""
@@ -108,6 +113,29 @@ def _critical_q(phi: Nonlinearity, quad: qd.Quadrature, sigma_b2: float) -> floa
         return float(line(jnp.array([q]))[1][0]) - sigma_b2
 
     return brentq(f, _Q_SCAN[i], _Q_SCAN[i + 1], xtol=1e-300, rtol=1e-15, maxiter=200)
+
+
+def critical_stability(phi: Nonlinearity, quad: qd.Quadrature, sw2: float, sb2: float, q: float) -> tuple[bool, str]:
+    """(stable, note) for the critical q* at (σ_w², σ_b²): is it the q* a network reaches from q⁰ = 1?
+
+    It must be a stable fixed point, V'(q*) = σ_w² dF/dq ≤ 1, and the one :func:`sigprop.point`
+    finds from q⁰ (V increasing: q⁰ = 1 may sit on the far side of an unstable q*).
+    """
+    slope = sw2 * float(moments(phi, quad, jnp.array([max(q, 1e-300)])).dF[0])
+    where = f"the critical q* = {q:.6g} at σ_w² = {sw2:.10g}"
+    try:
+        r = point(phi, sw2, sb2, quadrature=quad)
+    except LengthMapDivergesError:
+        r = None
+    if slope > 1.0 + 1e-9:
+        got = "the length map diverges" if r is None else f"it settles at q* = {r.q_star:.6g} (χ₁ = {r.chi_1:.6g})"
+        return False, f"{where} is an unstable fixed point of V (V'(q*) = {slope:.6g} > 1): from q⁰ = 1 {got}"
+    if r is None:
+        return False, f"{where} is not reached from q⁰ = 1: the length map diverges"
+    if abs(r.q_star - q) > 1e-6 * max(q, 1e-12):
+        got = f"the network settles at q* = {r.q_star:.6g} (χ₁ = {r.chi_1:.6g})"
+        return False, f"{where} is not reached from q⁰ = 1: {got}"
+    return True, ""
 
 
 def _max_xi_c(phi: Nonlinearity, quad: qd.Quadrature, sigma_b2: float, rho: float):
@@ -148,7 +176,8 @@ def critical_point(
     if rho == 1.0:
         q = _critical_q(phi, quadrature, sb2)
         sw2 = float(_line_fn(phi, quadrature)(jnp.array([max(q, 1e-100)]))[0][0])
-        return CriticalPoint(phi.name, sb2, rho, sw2, q, 1.0, math.inf, "chi_1 = 1")
+        stable, note = critical_stability(phi, quadrature, sw2, sb2, q)
+        return CriticalPoint(phi.name, sb2, rho, sw2, q, 1.0, math.inf, "chi_1 = 1", stable, note)
     sw2 = _max_xi_c(phi, quadrature, sb2, rho)
     r = point(phi, sw2, sb2, rho, quadrature=quadrature)
     return CriticalPoint(phi.name, sb2, rho, sw2, r.q_star, r.chi_1, r.xi_c, "max xi_c (dropout)")

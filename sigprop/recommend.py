@@ -51,7 +51,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from sigprop import quadrature as qd
-from sigprop.critical import critical_line, critical_point
+from sigprop.critical import critical_line, critical_point, critical_stability
 from sigprop.errors import LengthMapDivergesError, NoCriticalPointError, SigpropError
 from sigprop.expectations import Q_TINY, _weighted, value_and_derivative
 from sigprop.init import WEIGHTS, check_init_args
@@ -352,7 +352,7 @@ def isometric_sigma_b2(
     q = brentq(lambda x: float(excess(x)), _Q_SCAN[i - 1], _Q_SCAN[i], xtol=1e-300, rtol=1e-13)
     w, b = critical_line(phi, [q], quadrature=quadrature)
     sw2, sb2 = float(w[0]), float(b[0])
-    return sb2 if sb2 >= 0.0 and _finite_q(phi, sw2, sb2, 1.0, quadrature) else None
+    return sb2 if sb2 >= 0.0 and critical_stability(phi, quadrature, sw2, sb2, q)[0] else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -483,16 +483,13 @@ def recommend(
     is_default = sigma_b2 is None
     _, sb2, rho = validate(1.0, default_sigma_b2(phi) if is_default else sigma_b2, dropout)
     cp = critical_point(phi, sb2, rho, quadrature=quadrature)
-    try:
-        r = point(phi, cp.sigma_w2, sb2, rho, quadrature=quadrature)
-    except LengthMapDivergesError:
-        message = _unstable_critical_point(phi, cp.sigma_w2, cp.q_star, sb2, quadrature)
+    if not cp.stable:  # the network would not sit at this critical q*: never hand it out
         stable = _stable_sigma_b2(phi, sb2, quadrature) if is_default and rho == 1.0 else None
         if stable is None:  # the user chose σ_b²: say why it fails and what would work
-            raise LengthMapDivergesError(message) from None
+            raise LengthMapDivergesError(_unstable_critical_point(phi, cp, quadrature))
         sb2 = stable  # no σ_b² was asked for: take the first default candidate that works
         cp = critical_point(phi, sb2, rho, quadrature=quadrature)
-        r = point(phi, cp.sigma_w2, sb2, rho, quadrature=quadrature)
+    r = point(phi, cp.sigma_w2, sb2, rho, quadrature=quadrature)
     xi_c = math.inf if rho == 1.0 else r.xi_c  # χ_c = 1 exactly on the critical line
     max_depth = DEPTH_FACTOR * xi_c
     window = trainable_range(phi, sb2, depth, rho, centre=cp.sigma_w2, quadrature=quadrature)
@@ -548,30 +545,26 @@ def _stable_sigma_b2(phi: Nonlinearity, sigma_b2: float, quad) -> float | None:
         if b <= sigma_b2:
             continue
         try:
-            w = critical_point(phi, b, quadrature=quad).sigma_w2
+            if critical_point(phi, b, quadrature=quad).stable:
+                return b
         except SigpropError:
             continue
-        if _finite_q(phi, w, b, 1.0, quad):
-            return b
     return None
 
 
-def _unstable_critical_point(phi: Nonlinearity, sigma_w2: float, q_star: float, sigma_b2: float, quad) -> str:
-    """One line for a critical point where :func:`sigprop.point` finds no stable q* (ρ = 1 only).
+def _unstable_critical_point(phi: Nonlinearity, cp, quad) -> str:
+    """One line for a critical point the network does not reach (``cp.stable`` false, ρ = 1 only).
 
-    For φ with V(q)/q → σ_w²·growth > 1 (GELU and SiLU at small σ_b², whose critical σ_w² exceeds
-    1/growth = 2), the critical q* attracts only small inputs and larger ones blow up; the hint is the
-    first σ_b² of :data:`_TRY_SIGMA_B2` whose critical point is stable.
+    GELU and SiLU at small σ_b² have a critical σ_w² above 1/growth = 2, where V(q)/q → σ_w²/2 > 1
+    and their critical q* is unstable; at some larger σ_b² (SiLU at 0.5) the critical q* is unstable
+    while a smaller stable one attracts. ``cp.note`` says which; the hint is the first σ_b² of
+    :data:`_TRY_SIGMA_B2` whose critical point is stable.
     """
     hint = "choose a larger σ_b² or another φ"
-    b = _stable_sigma_b2(phi, sigma_b2, quad)
+    b = _stable_sigma_b2(phi, cp.sigma_b2, quad)
     if b is not None:
         hint = f"try σ_b² = {b:g} (critical σ_w² = {critical_point(phi, b, quadrature=quad).sigma_w2:.6g})"
-    return (
-        f"for φ = {phi.name} the critical point σ_w² = {sigma_w2:.6g} at σ_b² = {sigma_b2:g} has "
-        f"σ_w²·lim E[φ(√q z)²]/q = {sigma_w2 * phi.growth:.4g} ≥ 1: its q* = {q_star:.4g} attracts only small "
-        f"inputs and the length map diverges for large ones; {hint}"
-    )
+    return f"for φ = {phi.name} at σ_b² = {cp.sigma_b2!r}, {cp.note}; there is no stable critical point there; {hint}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -293,3 +293,18 @@ def test_error_messages_show_the_digits_that_matter():
     """σ_w² = 1.00000003 must not print as 1."""
     with pytest.raises(sp.LengthMapDivergesError, match=r"σ_w² = 2\.0000001"):
         sp.point("relu", 2.0000001, 0.1)
+
+
+def test_critical_points_of_gelu_and_silu_at_small_bias_are_flagged_unstable():
+    """At σ_b² = 0.05 their critical σ_w² > 2 and V'(q*) > 1 at the critical q*: it is reported, but
+    with stable = False and a note, never as a plain answer; tanh's (Schoenholz et al.) is stable."""
+    for name in ("gelu", "silu"):
+        cp = sp.critical_point(name, 0.05)
+        assert not cp.stable and "unstable" in cp.note
+    assert sp.critical_point("tanh", 0.05).stable
+
+
+def test_softplus_has_no_critical_point_at_zero_bias():
+    """σ_b²(q*) on softplus's critical line stays below 0 (σ_w² → 2 as q* → ∞, where V(q) > q)."""
+    with pytest.raises(sp.NoCriticalPointError):
+        sp.critical_point("softplus", 0.0)

@@ -338,6 +338,21 @@ def test_gelu_critical_point_without_a_stable_q_star_is_refused_with_a_hint():
     assert isometric_sigma_b2("gelu", 100) is None
 
 
+def test_silu_recommendation_is_a_critical_point_the_network_reaches():
+    """SiLU at σ_b² = 0.5: the critical q* = 12.1 is an unstable fixed point (V'(q*) > 1) and from
+    q⁰ = 1 the network settles at q* = 4.67 with χ₁ = 0.946, so σ_b² = 0.5 must be skipped; the pair
+    recommended is one whose critical q* is what sigprop.point finds from q⁰ (χ₁ = 1 there)."""
+    cp = sp.critical_point("silu", 0.5)
+    assert not cp.stable and "unstable" in cp.note and "4.668" in cp.note
+    rec = recommend("silu", 100)
+    assert rec.sigma_b2 != 0.5 and sp.critical_point("silu", rec.sigma_b2).stable
+    r = sp.point("silu", rec.sigma_w2, rec.sigma_b2)
+    assert r.q_star == pytest.approx(rec.q_star, rel=1e-9) and r.chi_1 == pytest.approx(1.0, abs=1e-9)
+    assert r.slope_q < 1.0
+    with pytest.raises(sp.LengthMapDivergesError, match="no stable critical point"):
+        recommend("silu", 100, sigma_b2=0.5)
+
+
 # ---------------------------------------------------------------- snippets
 
 
