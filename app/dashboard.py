@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import threading
 from html import escape
 
 import holoviews as hv
@@ -70,6 +71,7 @@ class Explorer(param.Parameterized):
         self.bn_sim: dict | None = None
         self.diagram = None
         self.curve = (np.array([]), np.array([]))
+        self._phase_drawn: tuple = ()
         self.train_theta: list[float] = []
         self.train_y: list[float] = []
         self.good = Settings()
@@ -143,8 +145,9 @@ class Explorer(param.Parameterized):
             return
         # by identity: the shared cache hands out the same objects for the same key, and dataclasses
         # holding arrays cannot be compared with != (ValueError: truth value of an array)
-        if diagram is not self.diagram or curve is not self.curve:
-            self.diagram, self.curve = diagram, curve
+        drawn = (id(diagram), id(curve), self.quantity)
+        if diagram is not self.diagram or curve is not self.curve or drawn != self._phase_drawn:
+            self.diagram, self.curve, self._phase_drawn = diagram, curve, drawn
             self.phase_version += 1
         self.error = expression_error or self.error
 
@@ -205,8 +208,9 @@ class Explorer(param.Parameterized):
     def _maybe_simulate(self):
         if self.auto_simulate and self.simulation_is_cheap() and not self.error:
             self.run_simulation()
-        elif self.sim_settings != self.good:
-            self.sim = None
+        elif self.sim is not None and self.sim_settings != self.good.replace(width=int(self.width),
+                                                                              seeds=int(self.seeds)):
+            self.sim = None  # it was run for other settings: never show it beside this theory
             self.sim_version += 1
 
     def _simulation_request(self) -> Settings | None:
@@ -349,11 +353,14 @@ class Explorer(param.Parameterized):
 # ---- views -----------------------------------------------------------------------------------
 
 
-def phase_view(ex: Explorer) -> pn.pane.HoloViews:
+def phase_view(ex: Explorer, write: DocumentWriter) -> pn.pane.HoloViews:
     """Heatmap + critical line (HoloViews) + marker (Bokeh source); a click moves the point."""
     source = ColumnDataSource(plots.marker_data(ex.sigma_w2, ex.sigma_b2))
-    ex.param.watch(lambda *_: setattr(source, "data", plots.marker_data(ex.sigma_w2, ex.sigma_b2)),
-                   ["sigma_w2", "sigma_b2"])
+
+    def marker(*_):
+        source.data = plots.marker_data(ex.sigma_w2, ex.sigma_b2)
+
+    ex.param.watch(lambda *_: write("marker", marker), ["sigma_w2", "sigma_b2"])
 
     def build():
         d = ex.diagram
@@ -378,7 +385,7 @@ def phase_view(ex: Explorer) -> pn.pane.HoloViews:
     return pane
 
 
-def live_views(ex: Explorer) -> dict:
+def live_views(ex: Explorer, write: DocumentWriter) -> dict:
     """The Bokeh views that follow every change, updated in place from the Explorer's numbers."""
     views = {"q": plots.TrajectoryView("q"), "c": plots.TrajectoryView("c"),
              "cmap": plots.CobwebView("Correlation map C(c) at q* (cobweb from c⁰)", "c", "C(c)"),
@@ -414,8 +421,8 @@ def live_views(ex: Explorer) -> dict:
 
     for ex.active_tab in (TAB_BATCHNORM, TAB_MAPS, TAB_FUNCTIONS, TAB_TRAJECTORIES):  # every view starts drawn
         theory()
-    ex.param.watch(theory, ["theory_version", "active_tab"])
-    ex.param.watch(simulation, "sim_version")
+    ex.param.watch(lambda *_: write("theory", theory), ["theory_version", "active_tab"])
+    ex.param.watch(lambda *_: write("simulation", simulation), "sim_version")
     views["functions"].figure.on_event(Tap, lambda e: ex.add_training_point(e.x, e.y))
     return views
 
@@ -508,6 +515,45 @@ def apply_link_values(ex: Explorer, values: dict) -> None:
         ex.message = f"the link's {', '.join(refused)} {verb} not valid and ignored (the others were applied)"
 
 
+class DocumentWriter:
+    """Applies changes to plain Bokeh models (sources, Divs) under the session's document lock.
+
+    Param watchers run wherever the change came from: inside Panel's processing of a browser
+    event (an Enter in a text box), or on the event loop after an awaited worker (Run). Writing a
+    plain Bokeh model there raises Bokeh's "_pending_writes should be non-None" error, and the
+    change is lost. So the writes are queued (by key: only the latest per key is applied) and run
+    in one next-tick callback of the session's document, which holds the lock and sends all of
+    them as one websocket message. Without a server session (tests, notebooks) they run at once.
+    """
+
+    def __init__(self, doc=None):
+        self.doc = doc if doc is not None and doc.session_context is not None else None
+        self._pending: dict = {}
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def __call__(self, key: str, fn) -> None:
+        if self.doc is None:
+            fn()
+            return
+        with self._lock:
+            self._pending[key] = fn
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.doc.add_next_tick_callback(self._flush)  # thread-safe in Bokeh
+
+    def _flush(self) -> None:
+        with self._lock:
+            pending, self._pending, self._scheduled = self._pending, {}, False
+        self.doc.hold("combine")
+        try:
+            for fn in pending.values():
+                fn()
+        finally:
+            self.doc.unhold()
+
+
 def held(fn, *args) -> None:
     """Run ``fn(*args)`` sending all the model changes it causes as one websocket message."""
     with pn.io.hold():
@@ -573,10 +619,12 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
     message = plain_alert(ex.param.message, "info", name="message")
     # Bokeh Divs whose text is replaced in place: a Panel HTML pane also re-sets its stylesheets
     # (models), which makes Bokeh re-walk the whole document on every update (~80 ms)
+    write = DocumentWriter(pn.state.curdoc)
     readout_div = Div(text=readout_html(ex), width=360, name="readout")
     readout = pn.pane.Bokeh(readout_div)
-    ex.param.watch(lambda *_: setattr(readout_div, "text", readout_html(ex)), "theory_version")
-    views = live_views(ex)
+    ex.param.watch(lambda *_: write("readout", lambda: setattr(readout_div, "text", readout_html(ex))),
+                   "theory_version")
+    views = live_views(ex, write)
     run = pn.widgets.Button(label="Run simulation", color="success", width=160)
     run.on_click(ex.run_simulation_async)
     bn_run = pn.widgets.Button(label="Run simulation", color="success", width=160)
@@ -588,11 +636,12 @@ def create_app(explorer: Explorer | None = None, sync_url: bool = True) -> pn.te
 
     sim_div = Div(text=sim_text(), width=520)
     sim_note = pn.pane.Bokeh(sim_div)
-    ex.param.watch(lambda *_: setattr(sim_div, "text", sim_text()), ["sim_version", "theory_version"])
+    ex.param.watch(lambda *_: write("sim_note", lambda: setattr(sim_div, "text", sim_text())),
+                   ["sim_version", "theory_version"])
     clear = pn.widgets.Button(label="Clear data", width=110)
     clear.on_click(ex.clear_training_points)
     phase_card = pn.Column(
-        "### Phase diagram", phase_pane := phase_view(ex), downloads(ex, "phase", "phase_diagram"),
+        "### Phase diagram", phase_pane := phase_view(ex, write), downloads(ex, "phase", "phase_diagram"),
         pn.pane.Markdown("Grey cells: q* diverges there (no finite fixed point, e.g. ReLU with σ_w² > 2)."),
         teaching_card(teaching.PHASE))
     traj_card = pn.Column(

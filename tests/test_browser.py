@@ -550,3 +550,114 @@ def test_rebinding_websocket_is_refused_and_local_one_works(server):
     assert _websocket(server, f"evil.example:{port}", f"http://evil.example:{port}") == "refused 403"
     assert _websocket(server, f"localhost:{port}", f"http://evil.example:{port}") == "refused 403"
     assert _websocket(server, f"localhost:{port}", f"http://localhost:{port}") == "ACK"
+
+
+# ---- controls that failed in a real browser -----------------------------------------------------------
+
+TITLES_JS = """() => {
+  const texts = [];
+  for (const m of Bokeh.documents[0]._all_models.values()) {
+    if (m.type === 'Title' && typeof m.text === 'string') texts.push(m.text);
+  }
+  return texts;
+}"""
+
+IMAGE_SUM_JS = """() => {
+  // the sum of the finite cells of the heatmap drawn now (in the plot that holds the marker)
+  // (a redraw replaces the plot; the old one may linger in the document, but it has no view)
+  const doc = Bokeh.documents[0];
+  for (const m of doc._all_models.values()) {
+    if (!Array.isArray(m.renderers) || !m.renderers.some((r) => r.name === 'current-point')) continue;
+    if (!Bokeh.index.find_one(m)) continue;
+    for (const r of m.renderers) {
+      const d = r.data_source == null ? null : r.data_source.data;
+      if (d != null && d.image !== undefined) {
+        let s = 0;
+        for (const v of d.image[0]) { if (Number.isFinite(v)) s += v; }
+        return s;
+      }
+    }
+  }
+  return null;
+}"""
+
+SIM_POINTS_JS = """() => {
+  // layers drawn from finite-width networks, per trajectory plot (sources with a 'mean' column)
+  const n = [];
+  for (const m of Bokeh.documents[0]._all_models.values()) {
+    if (m.data != null && m.data.mean !== undefined && m.data.lo !== undefined) n.push(m.data.mean.length);
+  }
+  return n;
+}"""
+
+
+def test_custom_expression_applied_with_enter_reaches_every_view(browser, server):
+    s = Session(browser, server)
+    try:
+        page = s.page
+        chi, image = text(page, "#ro-chi_1"), page.evaluate(IMAGE_SUM_JS)
+        type_value(page.get_by_placeholder("leave empty to use the list"), "erf(x)")
+        expect(page.locator(".readout .where")).to_contain_text("φ = erf(x)", timeout=UPDATE_MS)
+        assert text(page, "#ro-chi_1") != chi
+        page.wait_for_function(f"() => ({IMAGE_SUM_JS})() !== {image}", timeout=UPDATE_MS)  # the diagram too
+        expect(error_alert(page)).to_be_hidden()
+        s.assert_no_errors()
+    finally:
+        s.close()
+
+
+def test_phase_diagram_quantity_selector_redraws_the_diagram(browser, server):
+    s = Session(browser, server)
+    try:
+        page = s.page
+        assert any(t.startswith("χ₁") for t in page.evaluate(TITLES_JS))
+        select = page.get_by_label("Phase diagram shows")
+        for label in ("ξ_c (correlation depth scale)", "trainable depth 6 ξ_c", "c* (fixed-point correlation)",
+                      "q* (fixed-point length)"):
+            image = page.evaluate(IMAGE_SUM_JS)
+            select.select_option(label=label)
+            page.wait_for_function(f"() => ({TITLES_JS})().includes({label!r})", timeout=UPDATE_MS)
+            page.wait_for_function(f"() => ({IMAGE_SUM_JS})() !== {image}", timeout=UPDATE_MS)
+        s.assert_no_errors()
+    finally:
+        s.close()
+
+
+def test_quantity_from_the_url_is_shown(browser, server):
+    s = Session(browser, server + "?view=xi_c")
+    try:
+        s.page.wait_for_function(f"() => ({TITLES_JS})().includes('ξ_c (correlation depth scale)')",
+                                 timeout=UPDATE_MS)
+        expect(s.page.get_by_label("Phase diagram shows")).to_have_value("ξ_c (correlation depth scale)")
+    finally:
+        s.close()
+
+
+def test_run_button_draws_a_large_simulation_on_both_tabs(browser, server):
+    s = Session(browser, server + "?depth=20")
+    try:
+        page = s.page
+        type_value(slider_entry(page, "width N (simulation)"), 4096)
+        type_value(slider_entry(page, "seeds (simulation)"), 32)  # 4096·20·32 = 2.6 M: waits for Run
+        expect(page.get_by_text("Simulation not shown: press Run")).to_be_visible(timeout=UPDATE_MS)
+        assert page.evaluate(SIM_POINTS_JS)[:2] == [0, 0]  # the old, smaller run is not left on screen
+        page.get_by_role("button", name="Run simulation").first.click()
+        page.wait_for_function(f"() => ({SIM_POINTS_JS})().filter(n => n === 21).length >= 2", timeout=LOAD_MS)
+        expect(page.get_by_text("Simulation not shown: press Run")).to_be_hidden()
+
+        page.get_by_text("Batch norm", exact=True).first.click()
+        page.get_by_role("checkbox").nth(1).check()  # "batch norm (Yang et al. 2019)", after "simulate automatically"
+        expect(page.locator("#ro-batchnorm")).to_be_visible(timeout=UPDATE_MS)
+        run = page.get_by_role("button", name="Run simulation")  # the hidden tab's button is not counted
+        expect(run).to_have_count(1)
+        run.click()
+        page.wait_for_function("""() => {
+          for (const m of Bokeh.documents[0]._all_models.values()) {
+            const d = m.data;  // the gradient plot's finite-network source: mean, top, bottom
+            if (d != null && d.mean !== undefined && d.lo === undefined && d.mean.length > 0) return true;
+          }
+          return false;
+        }""", timeout=LOAD_MS)
+        s.assert_no_errors()
+    finally:
+        s.close()
