@@ -87,6 +87,10 @@ def _sigprop_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from sigprop.cli import main; sys.exit(main())"]
 
 
+SERVER_LOG: dict = {}
+"""Where the module's server writes its log (checked for tracebacks by the last test)."""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``sigprop serve`` on a free port; yields its URL once ``/`` answers 200."""
@@ -99,6 +103,7 @@ def server(tmp_path_factory):
         proc = subprocess.Popen([*_sigprop_command(), "serve", "--port", str(port)], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     url = f"http://localhost:{port}/"
+    SERVER_LOG["path"] = log_path
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
@@ -661,3 +666,13 @@ def test_run_button_draws_a_large_simulation_on_both_tabs(browser, server):
         s.assert_no_errors()
     finally:
         s.close()
+
+
+# ---- last: the server stayed clean -------------------------------------------------------------------
+
+
+def test_server_log_holds_no_traceback(server):
+    """After every page, click, hostile link and closed tab above, the server logged no traceback."""
+    time.sleep(2)  # sessions closed by the tests above are cleaned up
+    log = SERVER_LOG["path"].read_text(errors="replace")
+    assert "Traceback" not in log and "Task exception was never retrieved" not in log, log[-4000:]
