@@ -124,20 +124,33 @@ def _tail_sums(coeffs, sigma_w2, q):
     return jax.lax.fori_loop(0, n, body, (jnp.zeros_like(a[0]), jnp.zeros_like(a)), unroll=8)[1]
 
 
-def _chaotic_c_star_smooth(coeffs, sigma_w2, q, done):
-    """Root of S(c) = 1 for smooth φ, by Newton from the right (S convex and increasing)."""
+def _chaotic_c_star_smooth(coeffs, sigma_w2, q, done, sigma_b2=None):
+    """Root of S(c) = 1 for smooth φ, by Newton from the right (S convex and increasing).
+
+    S(0) − 1 = −C(0) = −(σ_w² b_0² + σ_b²)/q is used for the constant term rather than T_0 − 1:
+    T_0 = 1 − C(0) only at the exact q*, and near σ_b² = 0 just above the transition S is so flat
+    (T_1 ~ q*²) that the residual of q* moved c* by ~0.1 (tanh at σ_w² = 1 + 1e-6). b_0 within
+    rounding of 0 (odd φ) counts as 0, so C(0) = 0 and c* = 0 there.
+    """
     from sigprop.expectations import _horner
 
     tails = _tail_sums(coeffs, sigma_w2, q)
     n = tails.shape[0]
     slope_coeffs = jnp.concatenate([jnp.arange(1, n, dtype=q.dtype)[:, None] * tails[1:], tails[:1] * 0])
+    if sigma_b2 is not None:
+        b0_sq = coeffs[0] ** 2
+        b0_sq = jnp.where(b0_sq <= (16 * jnp.finfo(q.dtype).eps) ** 2 * jnp.sum(coeffs**2, axis=0), 0.0, b0_sq)
+        tails = tails.at[0].set(1.0 - (sigma_w2 * b0_sq + sigma_b2) / q)
+        excess = tails.at[0].set(-(sigma_w2 * b0_sq + sigma_b2) / q)  # S − 1, without rounding 1 − C(0)
+    else:
+        excess = tails.at[0].add(-1.0)
     _, powers = _bracket_powers(n)
-    s_nodes = tails.T @ powers - 1.0  # (N, nodes)
+    s_nodes = excess.T @ powers  # S − 1 on the nodes (N, nodes)
     start = _last_node_where(-s_nodes, positive=True)[1]  # first node with S ≥ 1 (or 1)
 
     def step(c):
-        S, dS = _horner(tails, slope_coeffs, c)
-        return jnp.clip(c - (S - 1.0) / jnp.maximum(dS, 1e-300), 0.0, c)
+        S1, dS = _horner(excess, slope_coeffs, c)
+        return jnp.clip(c - S1 / jnp.maximum(dS, 1e-300), 0.0, c)
 
     return _newton(step, jnp.where(done, 1.0, start), done)
 
@@ -214,7 +227,7 @@ def solve_c_star(phi, quad, sigma_w2, sigma_b2, rho, q_star, chi_1, F):
 
         def without_dropout(_):
             if coeffs.shape[0]:
-                return _chaotic_c_star_smooth(coeffs, sigma_w2, q, ordered)
+                return _chaotic_c_star_smooth(coeffs, sigma_w2, q, ordered, b_eff)
             rough = _chaotic_c_star_kinked(phi, rough_quad, sigma_w2, q, ordered)
             return _chaotic_c_star_kinked(phi, quad, sigma_w2, q, ordered, start=rough)
 

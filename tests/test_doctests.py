@@ -8,6 +8,8 @@ import pytest
 
 import sigprop
 
+pytestmark = pytest.mark.slow  # ~45 s in all, mostly first compilations
+
 OPTIONAL = ("sigprop.init.torch_", "sigprop.init.jax_")
 """Modules that need an optional framework (PyTorch, Equinox): skipped when it is missing."""
 

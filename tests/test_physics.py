@@ -308,3 +308,20 @@ def test_softplus_has_no_critical_point_at_zero_bias():
     """σ_b²(q*) on softplus's critical line stays below 0 (σ_w² → 2 as q* → ∞, where V(q) > q)."""
     with pytest.raises(sp.NoCriticalPointError):
         sp.critical_point("softplus", 0.0)
+
+
+def test_odd_phi_without_bias_above_the_transition_decorrelates_completely():
+    """σ_b² = 0, odd φ: C(0) = σ_w² E[φ]²/q* = 0, and C is convex with C(1) = 1, so c* = 0 exactly
+    and χ_c = C'(0) = σ_w² E[φ'(√q* z)]² ≤ 1 (checked by scipy quadrature), even at σ_w² = 1 + 1e-6."""
+    from scipy.integrate import quad
+
+    def tanh_slope(x):
+        return 1 - math.tanh(x) ** 2
+
+    for name, dfn, sw2 in (("tanh", tanh_slope, 1.000001), ("tanh", tanh_slope, 2.5), ("sin", math.cos, 1.5)):
+        r = sp.point(name, sw2, 0.0)
+        s = math.sqrt(r.q_star)
+        g = lambda z, d=dfn, s=s: d(s * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+        mean_slope = quad(g, -40, 40, epsabs=0, epsrel=1e-13, limit=200)[0]
+        assert r.c_star == 0.0 and r.chi_c <= 1.0
+        assert r.chi_c == pytest.approx(sw2 * mean_slope**2, rel=1e-10)
