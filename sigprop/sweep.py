@@ -278,12 +278,13 @@ def _progress(total: int, done: int, desc: str, enabled: bool):
     return tqdm(total=total + done, initial=done, desc=desc, unit="cell", file=sys.stderr, dynamic_ncols=True)
 
 
-_ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
-"""A scheduler address: ``[protocol://]host:port`` (``tcp://10.0.0.5:8786``, ``localhost:8786``, ``[::1]:8786``)."""
+_ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^\s/][^\s]*|(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5})$")
+"""A scheduler address: ``protocol://...`` (``tcp://10.0.0.5:8786``, ``inproc://10.0.0.5/123/1``) or ``host:port``
+(``localhost:8786``, ``[::1]:8786``)."""
 
 
 def check_scheduler(scheduler) -> None:
-    """Refuse a scheduler that is not None, ``"none"``, ``"local"``, ``[protocol://]host:port`` or a Client.
+    """Refuse a scheduler that is not None, ``"none"``, ``"local"``, an address or a Client.
 
     Called before anything is written, so that a typo never leaves a half-made output directory.
 
@@ -298,10 +299,12 @@ def check_scheduler(scheduler) -> None:
     """
     if scheduler is None or scheduler in ("none", "local") or hasattr(scheduler, "submit"):
         return
-    if isinstance(scheduler, str) and _ADDRESS.match(scheduler) and int(scheduler.rsplit(":", 1)[1]) <= 65535:
-        return
+    if isinstance(scheduler, str) and _ADDRESS.match(scheduler):
+        port = scheduler.rsplit(":", 1)[-1]
+        if "://" in scheduler or int(port) <= 65535:
+            return
     raise InvalidParameterError(
-        "scheduler must be 'local', 'none', an address [protocol://]host:port or a distributed.Client, "
+        "scheduler must be 'local', 'none', an address (protocol://... or host:port) or a distributed.Client, "
         f"got {shown(scheduler)}"
     )
 

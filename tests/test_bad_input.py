@@ -278,7 +278,7 @@ def test_a_chunk_of_another_sweep_is_refused_not_replaced(tmp_path) -> None:
     assert path.exists()
 
 
-@pytest.mark.parametrize("scheduler", ["bogus", "tcp://host", "host:99999", "", 3])
+@pytest.mark.parametrize("scheduler", ["bogus", "tcp://", "host:99999", "a b:1", "", 3])
 def test_a_malformed_scheduler_is_refused_before_the_directory_is_made(tmp_path, scheduler) -> None:
     from sigprop import sweep as sw
 
