@@ -155,19 +155,20 @@ def _chaotic_c_star_smooth(coeffs, sigma_w2, q, done, sigma_b2=None):
     return _newton(step, jnp.where(done, 1.0, start), done)
 
 
-def _chaotic_c_star_kinked(phi, quad, sigma_w2, q, done, start=None):
-    """Root of S(c) = 1 for kinked φ: Newton safeguarded by a bracket [lo, hi] ∋ c*.
+def _chaotic_c_star_direct(phi, quad, sigma_w2, q, done, start=None):
+    """Root of S(c) = 1 by the exact 2-D rule (kinked φ, and smooth φ where the Mehler series
+    does not converge): Newton safeguarded by a bracket [lo, hi] ∋ c*.
 
     S is convex and increasing, so a Newton step from the right end of the bracket stays inside
     it and converges monotonically; when the step from the current point leaves the bracket
     (from the left it overshoots), the step from the right end is taken instead, and only if
     that is unavailable, bisection.
     """
-    from sigprop.expectations import secant_slope_polar
+    from sigprop.expectations import secant_slope
 
     def step(state):
         c, lo, hi, s_hi, ds_hi, conv_old, it = state
-        gap, Kc = secant_slope_polar(phi, quad, q, c)
+        gap, Kc = secant_slope(phi, quad, q, c)
         S, dC = sigma_w2 * gap / q, sigma_w2 * Kc
         dS = (S - dC) / jnp.maximum(1.0 - c, 1e-300)
         right = S >= 1.0
@@ -193,50 +194,76 @@ def _chaotic_c_star_kinked(phi, quad, sigma_w2, q, done, start=None):
     return jax.lax.while_loop(cond, step, init)[0]
 
 
-def solve_c_star(phi, quad, sigma_w2, sigma_b2, rho, q_star, chi_1, F):
+def solve_c_star(phi, quad, sigma_w2, sigma_b2, rho, q_star, chi_1, F, refine=True):
     """(c*, χ_c) for arrays of N points (shape (N,)); ρ is one scalar for all of them.
 
     Args:
       sigma_b2: σ_b² (N,); q_star: q* (N,) (finite); chi_1: χ₁ (N,); F: E[φ²] at max(q*, Q_FLOOR).
+      refine: solve the points the Mehler series cannot with the exact rule here. With
+        ``refine=False`` (phase diagrams, which refine those few cells in small batches) the
+        result is (c*, χ_c, unresolved), ``unresolved`` marking the points left to refine.
 
     Work is skipped where it is not needed: chunks whose points are all ordered (c* = 1) compute
     no Mehler coefficients, and only the dropout or the no-dropout solver runs (``lax.cond``).
+    Smooth φ use the Mehler series where its error bound allows it, and elsewhere the
+    exact nested 2-D rule, which is only run when some point needs it.
     """
-    from sigprop.expectations import correlation_kernel, moments
+    from sigprop.expectations import MEHLER_TOL, bivariate_direct, correlation_kernel, mehler_error_bound, moments
 
     q = jnp.maximum(q_star, Q_FLOOR)
     sigma_w2, sigma_b2 = jnp.broadcast_arrays(sigma_w2, sigma_b2)
     b_eff = effective_bias(sigma_w2, sigma_b2, rho, q_star, F)
     ordered = (rho == 1.0) & (chi_1 <= 1.0 + CRITICAL_TOL)  # c* = 1 up to criticality
+    no_coeffs = jnp.zeros((0, q.shape[0]))
+    rough_quad = quad.coarse()
 
-    def solve(_):
-        coeffs = moments(phi, quad, q, coeffs=True).coeffs
-        kernel = correlation_kernel(phi, quad, q, coeffs)
+    def direct_kernel(rule):
+        return lambda c: bivariate_direct(phi, rule, q, q, c)
 
-        # kinked φ: converge with the cheap rule, then polish with the full one (few iterations)
-        rough_quad = quad.coarse()
+    def solve_direct(done):
+        """c* by the exact 2-D rule: converge with the cheap rule, then polish with the full one."""
 
         def with_dropout(_):
-            none = jnp.zeros_like(ordered)
-            if coeffs.shape[0]:
-                return _dropout_c_star(kernel, coeffs, sigma_w2, b_eff, q, none)
-            rough_kernel = correlation_kernel(phi, rough_quad, q, coeffs)
-            rough = _dropout_c_star(rough_kernel, coeffs, sigma_w2, b_eff, q, none)
+            rough = _dropout_c_star(direct_kernel(rough_quad), no_coeffs, sigma_w2, b_eff, q, done)
             start = jnp.clip(rough - 1e-3, 0.0, 1.0)  # Newton climbs from the left
-            return _dropout_c_star(kernel, coeffs, sigma_w2, b_eff, q, none, start=start)
+            return _dropout_c_star(direct_kernel(quad), no_coeffs, sigma_w2, b_eff, q, done, start=start)
 
         def without_dropout(_):
-            if coeffs.shape[0]:
-                return _chaotic_c_star_smooth(coeffs, sigma_w2, q, ordered, b_eff)
-            rough = _chaotic_c_star_kinked(phi, rough_quad, sigma_w2, q, ordered)
-            return _chaotic_c_star_kinked(phi, quad, sigma_w2, q, ordered, start=rough)
+            rough = _chaotic_c_star_direct(phi, rough_quad, sigma_w2, q, done)
+            return _chaotic_c_star_direct(phi, quad, sigma_w2, q, done, start=rough)
 
-        c = jax.lax.cond(rho < 1.0, with_dropout, without_dropout, None)
+        return jax.lax.cond(rho < 1.0, with_dropout, without_dropout, None)
+
+    def solve(_):
+        if not phi.is_smooth:
+            c = jnp.where(ordered, 1.0, solve_direct(ordered))
+            chi_c = correlation_map_values(direct_kernel(quad), sigma_w2, b_eff, q, c)[1]
+            return c, jnp.where(ordered, chi_1, chi_c), jnp.zeros_like(ordered)
+        m = moments(phi, quad, q, coeffs=True)
+        kernel = correlation_kernel(phi, quad, q, m.coeffs)
+        none = jnp.zeros_like(ordered)
+        c = jax.lax.cond(
+            rho < 1.0,
+            lambda _: _dropout_c_star(kernel, m.coeffs, sigma_w2, b_eff, q, none),
+            lambda _: _chaotic_c_star_smooth(m.coeffs, sigma_w2, q, ordered, b_eff),
+            None,
+        )
         c = jnp.where(ordered, 1.0, c)
         chi_c = correlation_map_values(kernel, sigma_w2, b_eff, q, c)[1]
-        return c, jnp.where(ordered, chi_1, chi_c)
+        bad = ~ordered & (mehler_error_bound(m, q, c) > MEHLER_TOL)
+
+        def refine_cells(_):
+            c_direct = jnp.where(bad, solve_direct(~bad), c)
+            chi_direct = correlation_map_values(direct_kernel(quad), sigma_w2, b_eff, q, c_direct)[1]
+            return c_direct, jnp.where(bad, chi_direct, chi_c)
+
+        if not refine:
+            return c, jnp.where(ordered, chi_1, chi_c), bad
+        c, chi_c = jax.lax.cond(jnp.any(bad), refine_cells, lambda _: (c, chi_c), None)
+        return c, jnp.where(ordered, chi_1, chi_c), bad & False
 
     def all_ordered(_):
-        return jnp.ones_like(q), chi_1
+        return jnp.ones_like(q), chi_1, jnp.zeros_like(ordered)
 
-    return jax.lax.cond(jnp.all(ordered), all_ordered, solve, None)
+    out = jax.lax.cond(jnp.all(ordered), all_ordered, solve, None)
+    return out if not refine else out[:2]

@@ -29,7 +29,7 @@ from jax.sharding import Mesh, PartitionSpec
 from sigprop import correlation_tables as ct
 from sigprop import quadrature as qd
 from sigprop._config import devices
-from sigprop.correlation_map import Q_FLOOR
+from sigprop.correlation_map import Q_FLOOR, solve_c_star
 from sigprop.errors import InvalidParameterError
 from sigprop.expectations import moments
 from sigprop.length_map import (
@@ -95,6 +95,56 @@ def length_kernel(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rh
     return {"q_star": q_star, "status": status, "chi_1": sigma_w2 * m.G, "slope_q": slope_q, "F": m.F}
 
 
+def smooth_kernel(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho) -> dict:
+    """:func:`sigprop.point.point_kernel` for smooth φ on grid tiles, except that cells the Mehler
+    series cannot solve (``unresolved``: large q* with c* near 1) are left to
+    :func:`_refine_cells`, so that a tile never runs the costly exact 2-D rule on all its cells."""
+    one_d = length_kernel(phi, quad, sigma_w2, sigma_b2, rho)
+    q_finite = jnp.where(jnp.isfinite(one_d["q_star"]), one_d["q_star"], 1.0)
+    sigma_w2, sigma_b2 = jnp.broadcast_arrays(jnp.atleast_1d(sigma_w2), jnp.atleast_1d(sigma_b2))
+    c_star, chi_c, unresolved = solve_c_star(
+        phi, quad, sigma_w2, sigma_b2, rho, q_finite, one_d["chi_1"], one_d["F"], refine=False
+    )
+    out = finish_point(one_d["q_star"], one_d["status"], one_d["chi_1"], one_d["slope_q"], c_star, chi_c)
+    out["unresolved"] = unresolved & (out["status"] == OK)
+    return out
+
+
+REFINE_BATCH = 8
+"""Cells per call of the exact correlation solve in :func:`_refine_cells`."""
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_cells(phi: Nonlinearity, quad: qd.Quadrature):
+    """jit of ``point_kernel`` mapped over batches (arrays (batches, REFINE_BATCH))."""
+
+    def run(w, b, rho):
+        return jax.lax.map(lambda wb: point_kernel(phi, quad, wb[0], wb[1], rho), (w, b))
+
+    return jax.jit(run)
+
+
+def _refine_cells(phi: Nonlinearity, quad: qd.Quadrature, W, B, rho: float, grids: dict) -> dict:
+    """Recompute the ``unresolved`` cells of a smooth-φ grid with the full point kernel (exact 2-D
+    rule where needed), in batches; the number of batches is padded to a power of two so that
+    few shapes are ever compiled."""
+    unresolved = grids.pop("unresolved").astype(bool)
+    cells = np.flatnonzero(unresolved)
+    if cells.size == 0:
+        return grids
+    n_batches = 2 ** int(np.ceil(np.log2(-(-cells.size // REFINE_BATCH))))
+    padded = np.resize(cells, n_batches * REFINE_BATCH)  # repeats cells: harmless duplicates
+    shape = (n_batches, REFINE_BATCH)
+    out = _compiled_cells(phi, quad)(
+        jnp.asarray(W.ravel()[padded].reshape(shape)), jnp.asarray(B.ravel()[padded].reshape(shape)), rho
+    )
+    for key, grid in grids.items():
+        flat = grid.ravel().copy()
+        flat[padded] = np.asarray(out[key]).ravel()
+        grids[key] = flat.reshape(grid.shape)
+    return grids
+
+
 def finish_kernel(sigma_w2, sigma_b2, rho, one_d: dict, coeffs, s_lo, s_hi, zero_coeffs) -> dict:
     """c*, χ_c from the tables, then the same depth scales, phases and masks as ``point_kernel``."""
     q_star, status, chi_1, slope_q = one_d["q_star"], one_d["status"], one_d["chi_1"], one_d["slope_q"]
@@ -139,7 +189,7 @@ def chunk_size(phi: Nonlinearity, quad: qd.Quadrature) -> int:
 def _compiled_grid(phi: Nonlinearity, quad: qd.Quadrature, n_devices: int = 1):
     """jit of ``lax.map`` over tiles (arrays (tiles, points)), split over ``n_devices``; each tile
     runs ``point_kernel`` (smooth φ) or ``length_kernel`` (kinked φ)."""
-    kernel = point_kernel if phi.is_smooth else length_kernel
+    kernel = smooth_kernel if phi.is_smooth else length_kernel
 
     def run_tiles(w, b, rho):
         return jax.lax.map(lambda wb: kernel(phi, quad, wb[0], wb[1], rho), (w, b))
@@ -198,7 +248,7 @@ def phase_diagram(
       sigma_w2: 1-D array of σ_w² > 0 (columns).
       sigma_b2: 1-D array of σ_b² ≥ 0 (rows).
       dropout: keep-probability ρ ∈ (0, 1].
-      quadrature: defaults to :data:`sigprop.quadrature.GRID` (128 Gauss–Hermite nodes).
+      quadrature: defaults to :data:`sigprop.quadrature.GRID`, the rule of :func:`sigprop.point.point`.
 
     >>> d = phase_diagram("tanh", np.linspace(1, 4, 3), np.linspace(0, 0.2, 2))
     >>> d.chi_1.shape
@@ -220,7 +270,9 @@ def phase_diagram(
     out = _compiled_grid(phi, quadrature, n_dev)(jnp.asarray(tiles_w), jnp.asarray(tiles_b), rho)
     inverse = np.argsort(order)
     grids = {k: _from_tiles(np.asarray(v)[inverse], W.shape, tb, tw) for k, v in out.items()}
-    if not phi.is_smooth:
+    if phi.is_smooth:
+        grids = _refine_cells(phi, quadrature, W, B, rho, grids)
+    else:
         grids = _kinked_correlations(phi, quadrature, W, B, rho, grids)
     return PhaseDiagram(phi=phi.name, dropout=rho, sigma_w2=w, sigma_b2=b, **grids)
 

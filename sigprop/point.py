@@ -246,11 +246,5 @@ def point(
     if phi.key == ("custom",) and quadrature == qd.DEFAULT:
         notes.append(_convergence_note(phi, sw2, sb2, rho, out))
     notes.append(_local_note(phi, sw2, sb2, rho, out["q_star"], quadrature))
-    limit = accurate_q_limit(phi, quadrature)
-    if out["q_star"] > limit:
-        notes.append(
-            f"q* = {out['q_star']:.3g} > {limit:.3g}: {quadrature.hermite_degree}-node Gauss–Hermite may lose "
-            "accuracy (tanh: ~1e-8 relative at q = 5); pass quadrature=Quadrature(hermite_degree=600)"
-        )
     note = "; ".join(n for n in notes if n)  # every note is seen, none overwrites another
     return PointResult(phi.name, sw2, sb2, rho, phase=phase, note=note, **out)

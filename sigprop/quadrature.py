@@ -1,12 +1,16 @@
 """Quadrature rules for Gaussian expectations: the only place nodes and weights are made.
 
-Three rules, all with static shapes so that nothing retraces:
+The rules, all with static shapes so that nothing retraces:
 
 * **Gauss–Hermite** (probabilists'), for smooth φ: ``E[f(z)] ≈ Σ_i w_i f(x_i)``. With it come
   the orthonormal Hermite polynomials h_k = He_k/√k! at the nodes, used for the Mehler expansion
   of bivariate expectations (:mod:`sigprop.expectations`).
-* **Split Gauss–Legendre panels** on ``[-Z, Z]`` for kinked φ: the panel edges include the kinks
-  (which move with q), so every panel integrates a smooth function.
+* **Split Gauss–Legendre panels** on ``[-Z, Z]``: the panel edges include the kinks (which move
+  with q) and, for smooth φ, the scales ±s/√q on which φ(√q z) varies (:data:`SCALES`), so every
+  panel integrates a smooth, resolved function at any q (1e-16 for tanh, erf, GELU, SiLU, sigmoid,
+  softplus from q = 1e-3 to 1e6; sin, which oscillates, to q ≈ 30).
+* **Nested panels** for bivariate expectations of smooth φ where the Mehler series converges too
+  slowly: a split rule in z₁, and per outer node a split rule in z₂ (:func:`nested_rule`).
 * **Polar panels** for bivariate expectations of kinked φ: in polar coordinates the kinks of
   φ(u₁)φ(u₂) lie on rays (split in angle) and at radii that move smoothly with the angle
   (split in radius), so again every panel is smooth, including as c → 1.
@@ -46,33 +50,39 @@ class Quadrature:
     """Degrees of the quadrature rules.
 
     Attributes:
-      hermite_degree: Gauss–Hermite nodes for smooth φ; also the number of Mehler terms, so
-        that the bivariate expansion at c = 1 reproduces the 1-D rule exactly (discrete
-        Parseval). Accuracy depends on q: for tanh, 256 nodes give ~1e-13 relative at q ≤ 2 and
-        ~1e-8 at q = 5 (see README, "Accuracy").
+      hermite_degree: Gauss–Hermite nodes for the Mehler coefficients of smooth φ, and the
+        number of Mehler terms. Where they do not resolve φ(√q z) the exact nested rule is used
+        instead (:func:`sigprop.expectations.mehler_error_bound`), so this sets speed, not accuracy.
       panel_nodes: Gauss–Legendre nodes per panel for kinked φ.
       angular_nodes: Gauss–Legendre nodes per angular panel of the polar rule.
+      scale_nodes: Gauss–Legendre nodes per panel of the scale-following rule for smooth φ
+        (:func:`x_breaks`): the 1-D moments F, dF/dq, G.
+      nested_nodes: nodes per panel of the nested 2-D rule for smooth φ (:func:`nested_rule`),
+        used where the Mehler series does not converge.
     """
 
     hermite_degree: int = 256
     panel_nodes: int = 16
     angular_nodes: int = 40
+    scale_nodes: int = 12
+    nested_nodes: int = 10
 
     def __post_init__(self) -> None:
         integer_fields(self)
         if not (8 <= self.hermite_degree <= 600 and self.hermite_degree % 2 == 0):
             raise InvalidParameterError("hermite_degree must be an even integer in [8, 600]")
-        if not (4 <= self.panel_nodes <= 64 and 4 <= self.angular_nodes <= 64):
-            raise InvalidParameterError("panel_nodes and angular_nodes must be in [4, 64]")
+        nodes = (self.panel_nodes, self.angular_nodes, self.scale_nodes, self.nested_nodes)
+        if not all(4 <= m <= 64 for m in nodes):
+            raise InvalidParameterError("panel_nodes, angular_nodes, scale_nodes and nested_nodes must be in [4, 64]")
 
     def coarse(self) -> Quadrature:
         """A cheap rule for initial guesses (refined afterwards by the full rule)."""
-        return Quadrature(hermite_degree=32, panel_nodes=6, angular_nodes=8)
+        return Quadrature(hermite_degree=32, panel_nodes=6, angular_nodes=8, scale_nodes=6, nested_nodes=6)
 
 
 DEFAULT = Quadrature()
-GRID = Quadrature(hermite_degree=128)
-"""The default for phase diagrams: ~1e-9 relative on tanh at q* ≤ 2 (see benchmarks)."""
+GRID = DEFAULT
+"""The rule of phase diagrams: the same as :func:`sigprop.point.point`'s, so grids equal points."""
 
 
 @functools.lru_cache(maxsize=32)
@@ -120,19 +130,79 @@ def _panels(breaks: jnp.ndarray, m: int) -> tuple[jnp.ndarray, jnp.ndarray]:
     return (mid + half * t).reshape(shape), (half * wt).reshape(shape)
 
 
-def split_normal_rule(kinks: tuple[float, ...], sqrt_q: jnp.ndarray, m: int):
-    """Nodes z and weights w, shape (nodes, N), with Σ w f(√q z) ≈ E[f(√q z)] for each of the
-    N variances, split where √q z hits a kink of f.
+SCALES = tuple(2.0**k for k in range(-3, 6))
+"""Scales in x, 1/8 … 32, on which a nonlinearity may vary around x = 0 (tanh, sigmoid, GELU...).
+
+Panel edges at ±s/√q (in z) for each s make the split rule resolve φ(√q z) however large q is:
+between consecutive edges the panel is at most as wide as its distance from the origin (a ratio
+of 2), so a pole of φ at distance ≳ 1/8 from the real axis (tanh: π/2) lies outside a Bernstein
+ellipse of parameter ≳ 5.8 and 16 Gauss–Legendre nodes give ~5.8⁻³² ≈ 1e-24 per panel; beyond
+x = 32 every registry φ is linear or constant to ~e⁻³², so the fixed z panels take over."""
+
+
+def x_breaks(kinks: tuple[float, ...]) -> tuple[float, ...]:
+    """Panel edges in x for a φ with these kinks: the kinks, 0 and ±s for s in :data:`SCALES`."""
+    return tuple(sorted({0.0, *kinks, *SCALES, *(-s for s in SCALES)}))
+
+
+def _split_breaks(kinks, sqrt_q, offset, base):
+    """Sorted panel edges in z (P+1, *batch): ``base`` and (k − a)/√q for each break k, clipped."""
+    sqrt_q = jnp.asarray(sqrt_q)
+    a = jnp.zeros_like(sqrt_q) if offset is None else jnp.broadcast_to(offset, sqrt_q.shape)
+    extra = (1,) * sqrt_q.ndim
+    fixed = jnp.broadcast_to(jnp.asarray(base).reshape(-1, *extra), (base.size, *sqrt_q.shape))
+    k = jnp.asarray(kinks, dtype=jnp.float64).reshape(-1, *extra)
+    scaled = jnp.clip((k - a) / jnp.maximum(sqrt_q, 1e-300), -TRUNCATION, TRUNCATION)
+    return jnp.concatenate([fixed, scaled])
+
+
+def _normal_panels(edges, m: int):
+    z, w = _panels(jnp.sort(edges, axis=0), m)
+    return z, w * jnp.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def split_normal_rule(kinks: tuple[float, ...], sqrt_q: jnp.ndarray, m: int, offset=None, base=_BASE_BREAKS):
+    """Nodes z and weights w, shape (nodes, *batch), with Σ w f(a + √q z) ≈ E[f(a + √q z)],
+    z ~ N(0, 1), for each of the batch's (a, √q), split where a + √q z hits a break of f.
 
     Args:
-      kinks: kink positions of f in x = √q z.
-      sqrt_q: array (N,) of √q > 0.
+      kinks: panel edges in x = a + √q z (kinks of f, or :func:`x_breaks` for scale breaks too).
+      sqrt_q: array (*batch) of √q ≥ 0 (√q → 0 leaves only the fixed z panels).
       m: Gauss–Legendre nodes per panel.
+      offset: the shift a, broadcastable to ``sqrt_q`` (default 0).
+      base: the fixed panel edges in z.
     """
-    base = jnp.broadcast_to(jnp.asarray(_BASE_BREAKS)[:, None], (_BASE_BREAKS.size, sqrt_q.shape[0]))
-    scaled = jnp.clip(jnp.asarray(kinks)[:, None] / sqrt_q, -TRUNCATION, TRUNCATION)
-    z, w = _panels(jnp.sort(jnp.concatenate([base, scaled]), axis=0), m)
-    return z, w * jnp.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return _normal_panels(_split_breaks(kinks, sqrt_q, offset, base), m)
+
+
+def nested_rule(breaks: tuple[float, ...], sqrt_qa, sqrt_qb, c, m: int):
+    """A 2-D rule for E[f(u₁) g(u₂)] with smooth f, g that vary on the scales of ``breaks``.
+
+    u₁ = √qa z₁ and u₂ = √qb (c z₁ + √(1−c²) z₂) = a + b z₂ with a = √qb c z₁, b = √qb √(1−c²).
+    The inner rule (for each outer node) is split where u₂ crosses a break. The outer integrand
+    is f(√qa z₁)·ψ(z₁), with ψ(z₁) = E[g(a + b z₂)] the Gaussian-smoothed g at a: it varies where
+    √qa z₁ crosses a break and where a crosses a break scaled by max(1, b) (the smoothing width),
+    so the outer rule is split at both. Every panel then holds a smooth, resolved integrand at any
+    q and c ∈ [−1, 1] (as c → 1, b → 0 and the inner rule reduces to its fixed panels).
+
+    Args:
+      sqrt_qa, sqrt_qb, c: arrays (N,).
+
+    Returns:
+      (u1, u2, weights) of shape (inner nodes, outer nodes, N);
+      Σ weights·f(u1)·g(u2) over the first two axes ≈ E[f(u₁)g(u₂)].
+    """
+    s = jnp.sqrt(jnp.maximum((1.0 - c) * (1.0 + c), 0.0))
+    b = sqrt_qb * s
+    smooth_scale = jnp.abs(sqrt_qb * c) / jnp.maximum(b, 1.0)  # z₁ ↦ a/max(1, b)
+    scales = tuple(x for x in breaks if x != 0.0)
+    outer = jnp.concatenate(
+        [_split_breaks(breaks, sqrt_qa, None, _BASE_BREAKS), _split_breaks(scales, smooth_scale, None, np.zeros(0))]
+    )
+    z1, w1 = _normal_panels(outer, m)  # (N1, N)
+    a = sqrt_qb * c * z1
+    z2, w2 = split_normal_rule(breaks, jnp.broadcast_to(b, a.shape), m, offset=a)  # (N2, N1, N)
+    return sqrt_qa * z1, a + b * z2, w1 * w2
 
 
 def polar_rule(kinks: tuple[float, ...], sqrt_qa, sqrt_qb, c, m_angle: int, m_radius: int):
