@@ -66,3 +66,50 @@ def test_critical_line(ref):
 def test_published_tanh_critical_point():
     """Schoenholz et al. 2017: the tanh critical line passes σ_w² ≈ 1.7610 at σ_b² = 0.05."""
     assert round(sp.critical_point("tanh", 0.05).sigma_w2, 4) == 1.7610
+
+
+# Issue 12's reproducers at large q* (1-D quantities), against 30-digit mpmath integrals cut at
+# the scales of φ (tests/reference/integrals.py, no sigprop code): q* by Newton on V(q) − q,
+# critical points by the secant on q = F/G + σ_b². sigprop's value is only the starting guess.
+LARGE_Q_POINTS = [
+    ("tanh", 3.3965, 2.8254, 1.0),  # χ₁ 0.77562669 (was 0.77562576)
+    ("tanh", 2.0, 100.0, 1.0),  # χ₁ was 46 % off
+    ("tanh", 1.0, 1e6, 1.0),  # χ₁ 5.3e-4 (was 0)
+    ("erf", 1.0, 1e6, 1.0),  # χ₁ 6.4e-4 (was 0)
+    ("softplus", 1.99, 3.0, 1.0),  # q* ≈ 615 (was 3e-3 off)
+    ("tanh", 1.0, 0.1, 0.01),  # q* ≈ 92 (χ₁ was 41 % off)
+    ("tanh", 1.3164, 2.8466, 0.95),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", LARGE_Q_POINTS, ids=lambda c: f"{c[0]}-w{c[1]}-b{c[2]}-rho{c[3]}")
+def test_large_q_star_chi_1_matches_mpmath(case):
+    """q*, χ₁ and V'(q*) to 1e-11 at q* from 4 to 1e6, where plain Gauss–Hermite was off by up to 100 %."""
+    from tests.reference import integrals as I
+
+    name, sw2, sb2, rho = case
+    r = sp.point(name, sw2, sb2, rho)
+    q_ref, _ = I.q_star_mp(name, sw2, sb2, rho, q_guess=r.q_star)
+    assert rel(r.q_star, float(q_ref)) <= 1e-11
+    assert rel(r.chi_1, float(sw2 * I.G_mp(name, q_ref))) <= 1e-11
+    assert rel(r.slope_q, float(sw2 / rho * I.dF_mp(name, q_ref))) <= 1e-11
+
+
+LARGE_Q_CRITICAL = [("tanh", 2.0, 4.266396106), ("tanh", 100.0, 20.539), ("erf", 100.0, None), ("gelu", 1.0, None)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", LARGE_Q_CRITICAL, ids=lambda c: f"{c[0]}-{c[1]}")
+def test_critical_point_at_large_bias_matches_mpmath(case):
+    """The critical line at σ_b² up to 100 (q* up to 119; tanh at 100 used to raise
+    NoCriticalPointError, GELU at 1 gave q* 53.6 instead of 82.3)."""
+    from tests.reference import integrals as I
+
+    name, sb2, quoted = case
+    c = sp.critical_point(name, sb2)
+    sw2_ref, q_ref, _ = I.critical_q_mp(name, sb2, c.q_star)
+    assert rel(c.q_star, float(q_ref)) <= 1e-10
+    assert rel(c.sigma_w2, float(sw2_ref)) <= 1e-10
+    if quoted is not None:
+        assert abs(c.sigma_w2 - quoted) <= 1e-3

@@ -257,10 +257,15 @@ def Kc_quad(phi, qa, qb, c, method="A"):
 _MP_L = 20
 
 
+# x-scales (in x = sqrt(q) z) at which a sharp phi is cut as well, so that tanh-sinh
+# resolves phi(sqrt(q) z) at large q (q* up to 1e6); chosen apart from sigprop's set
+_MP_X_SCALES = (0.2, 0.6, 1.5, 4.0, 10.0, 25.0, 60.0)
+
+
 def _mp_intervals(nl, sq):
     pts = {-_MP_L, -10, -6, -3, -1.5, 0, 1.5, 3, 6, 10, _MP_L}
     cuts = sorted(mpmath.mpf(p) for p in pts)
-    for k in nl.kinks:
+    for k in (*nl.kinks, *_MP_X_SCALES, *(-x for x in _MP_X_SCALES)):
         kz = mpmath.mpf(k) / sq
         if -_MP_L < kz < _MP_L and all(abs(kz - p) > 0 for p in cuts):
             cuts.append(kz)
