@@ -8,7 +8,7 @@ The rules, all with static shapes so that nothing retraces:
 * **Split Gauss–Legendre panels** on ``[-Z, Z]``: the panel edges include the kinks (which move
   with q) and, for smooth φ, the scales ±s/√q on which φ(√q z) varies (:data:`SCALES`), so every
   panel integrates a smooth, resolved function at any q (1e-16 for tanh, erf, GELU, SiLU, sigmoid,
-  softplus from q = 1e-3 to 1e6; sin, which oscillates, to q ≈ 30).
+  softplus from q = 1e-3 to 1e6; sin, which oscillates: 1e-11 at q = 30, 1e-6 at q = 100).
 * **Nested panels** for bivariate expectations of smooth φ where the Mehler series converges too
   slowly: a split rule in z₁, and per outer node a split rule in z₂ (:func:`nested_rule`).
 * **Polar panels** for bivariate expectations of kinked φ: in polar coordinates the kinks of
