@@ -142,8 +142,10 @@ def _chaotic_c_star_smooth(coeffs, sigma_w2, q, done, sigma_b2=None):
         b0_sq = jnp.where(b0_sq <= (16 * jnp.finfo(q.dtype).eps) ** 2 * jnp.sum(coeffs**2, axis=0), 0.0, b0_sq)
         tails = tails.at[0].set(1.0 - (sigma_w2 * b0_sq + sigma_b2) / q)
         excess = tails.at[0].set(-(sigma_w2 * b0_sq + sigma_b2) / q)  # S − 1, without rounding 1 − C(0)
+        c_zero = excess[0] == 0.0  # C(0) = 0: c* = 0 exactly (Newton would only approach it)
     else:
         excess = tails.at[0].add(-1.0)
+        c_zero = jnp.zeros_like(done)
     _, powers = _bracket_powers(n)
     s_nodes = excess.T @ powers  # S − 1 on the nodes (N, nodes)
     start = _last_node_where(-s_nodes, positive=True)[1]  # first node with S ≥ 1 (or 1)
@@ -152,7 +154,8 @@ def _chaotic_c_star_smooth(coeffs, sigma_w2, q, done, sigma_b2=None):
         S1, dS = _horner(excess, slope_coeffs, c)
         return jnp.clip(c - S1 / jnp.maximum(dS, 1e-300), 0.0, c)
 
-    return _newton(step, jnp.where(done, 1.0, start), done)
+    c = _newton(step, jnp.where(done, 1.0, jnp.where(c_zero, 0.0, start)), done | c_zero)
+    return jnp.where(c_zero & ~done, 0.0, c)
 
 
 def _chaotic_c_star_direct(phi, quad, sigma_w2, q, done, start=None):

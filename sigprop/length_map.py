@@ -180,21 +180,30 @@ def solve_q_star(phi: Nonlinearity, quad: qd.Quadrature, sigma_w2, sigma_b2, rho
     # With σ_b² = 0 and φ(0) = 0, q = 0 is a fixed point; when V'(0) ≤ 1 it is the attractor
     # (V(q)/q is non-increasing for the registry φ). V'(0) is a·E[z²]φ'(0)², so "≤ 1" allows the
     # rounding of E[z²] (4ε): hard tanh at σ_w² = 1 + 1e-13 already has q* ≈ 0.017.
-    phi_at_0 = phi.fn(jnp.zeros(1))[0]
-    slope_at_0 = a * moments(phi, quad, jnp.full(jnp.shape(a), Q_TINY)).dF  # (the coarse rule is 1e-7 off)
+    phi_at_0, dphi_at_0 = (v[0] for v in jax.jvp(phi.fn, (jnp.zeros(1),), (jnp.ones(1),)))
+    if phi.is_smooth:  # F(q) = q φ'(0)² + O(q²) when φ(0) = 0: V'(0) = a φ'(0)², exactly
+        slope_at_0 = a * dphi_at_0**2
+    else:  # a kink at 0 (ReLU) changes that; the full rule (the coarse one is 1e-7 off)
+        slope_at_0 = a * moments(phi, quad, jnp.full(jnp.shape(a), Q_TINY)).dF
     zero = (status == OK) & (sigma_b2 == 0.0) & (phi_at_0 == 0.0) & (slope_at_0 <= 1.0 + 4 * jnp.finfo(a.dtype).eps)
     skip = (status != OK) | zero
     start = jnp.broadcast_to(jnp.asarray(q0, dtype=jnp.float64), skip.shape)
-    h0 = _map_residual(phi, quad.coarse(), a, sigma_b2, start)[0]
+    h0, _, v0 = _map_residual(phi, quad.coarse(), a, sigma_b2, start)
     down = h0 < 0.0
     rough, lo_c, _, conv_c = _solve_from_q0(
         phi, quad.coarse(), a, sigma_b2, start, jnp.where(down, 0.0, start), jnp.where(down, start, jnp.inf), skip, 1e-6
     )
-    # polish with the full rule from the coarse root (or from beyond Q_MAX where it diverged)
     # polish with the full rule inside its own bracket from q⁰ (the coarse rule may even get the
     # side wrong: hard tanh just above σ_w² = 1 has h(q) ~ 1e-10·q), from the coarse root when it
-    # lies in that bracket, or from beyond Q_MAX where the coarse solve diverged
-    down = _map_residual(phi, quad, a, sigma_b2, start)[0] < 0.0
+    # lies in that bracket, or from beyond Q_MAX where the coarse solve diverged. The side of q⁰
+    # is the coarse rule's where its residual is clearly signed; the full rule is
+    # evaluated (for the whole batch: a grid pass) only when some point is ambiguous
+    clear = jnp.abs(h0) > 1e-6 * (jnp.abs(v0) + start)
+    down = jax.lax.cond(
+        jnp.all(clear | skip),
+        lambda: h0 < 0.0,
+        lambda: jnp.where(clear, h0 < 0.0, _map_residual(phi, quad, a, sigma_b2, start)[0] < 0.0),
+    )
     lo, hi = jnp.where(down, 0.0, start), jnp.where(down, start, jnp.inf)
     x0 = jnp.where(conv_c, jnp.where(jnp.isfinite(rough), rough, lo_c), start)
     x0 = jnp.where((x0 > lo) & (x0 < hi), x0, start)
