@@ -100,13 +100,13 @@ def test_alert_and_readout_show_user_text_escaped():
     payload = "<img src=x onerror=alert(1)>"
     assert "<img" not in alert_html(payload, "danger") and "&lt;img" in alert_html(payload, "danger")
 
-    class Fake:
-        bn = None
-        theory = {"readout": {"q_star": 1.0, "c_star": 1.0, "chi_1": 0.5, "chi_c": 0.5, "xi_q": 1.0, "xi_c": 1.0,
-                              "critical_sigma_w2": 1.5, "critical_how": payload, "note": payload,
-                              "phase_text": payload, "sigma_w2": 1.0, "sigma_b2": 0.1, "dropout": 1.0, "phi": payload}}
+    from types import SimpleNamespace
 
-    html = readout_html(Fake())
+    readout = {"q_star": 1.0, "c_star": 1.0, "chi_1": 0.5, "chi_c": 0.5, "xi_q": 1.0, "xi_c": 1.0,
+               "critical_sigma_w2": 1.5, "critical_how": payload, "note": payload, "phase_text": payload,
+               "sigma_w2": 1.0, "sigma_b2": 0.1, "dropout": 1.0, "phi": payload}
+    fake = SimpleNamespace(bn=None, theory={"readout": readout})
+    html = readout_html(fake)
     assert "<img" not in html and html.count("&lt;img") == 4
 
 
