@@ -277,9 +277,14 @@ def grid_axes(size: int = GRID_SIZE) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=64)
 def phase(phi: str, dropout: float, size: int = GRID_SIZE) -> sp.PhaseDiagram:
-    """The phase diagram over the dashboard's (σ_w², σ_b²) window, cached for every session."""
+    """The phase diagram over the dashboard's (σ_w², σ_b²) window, cached for every session.
+
+    Drawn without the exact refinement of the cells beyond the Mehler series' bound (see
+    :func:`sigprop.phase_diagram`): the picture does not resolve the difference, the readout
+    comes from ``point``, and a refined custom-φ diagram would hold the server for minutes.
+    """
     w, b = grid_axes(size)
-    return sp.phase_diagram(phi, w, b, dropout)
+    return sp.phase_diagram(phi, w, b, dropout, refine=False)
 
 
 def phase_values(d: sp.PhaseDiagram, quantity: str) -> np.ndarray:

@@ -263,5 +263,26 @@ def serve(port: int = DEFAULT_PORT, show: bool = False, num_procs: int = 1, addr
     shown = "localhost" if address in WILDCARD_ADDRESSES else address
     print(f"sigprop dashboard: http://{shown}:{port}/ (answers to {', '.join(sorted(names))}"
           f"{' and any IP address' if any_ip else ''})", flush=True)
+    ignore_closed_websockets(server.io_loop.asyncio_loop)
     server.start()
     server.io_loop.start()
+
+
+def ignore_closed_websockets(loop) -> None:
+    """Do not log "Task exception was never retrieved" when a tab closes while a message is on
+    its way to it (Tornado's unawaited write raises WebSocketClosedError): the session is gone,
+    nothing went wrong. Every other exception goes to the loop's handler as before."""
+    from tornado.iostream import StreamClosedError
+    from tornado.websocket import WebSocketClosedError
+
+    previous = loop.get_exception_handler()
+
+    def handler(loop, context):
+        if isinstance(context.get("exception"), WebSocketClosedError | StreamClosedError):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)

@@ -129,3 +129,28 @@ def test_serve_on_a_port_in_use_fails_at_once_with_one_line():
         r = _cli("serve", "--port", str(s.getsockname()[1]), "--address", "127.0.0.1")  # warm-up is never reached
     assert r.returncode == 2 and "cannot listen" in r.stderr and r.stderr.count("\n") == 1
     assert "sigprop dashboard:" not in r.stdout and "Traceback" not in r.stderr
+
+
+def test_a_closed_tab_is_not_logged_as_an_error_but_other_task_failures_are(caplog):
+    import asyncio
+
+    from tornado.websocket import WebSocketClosedError
+
+    async def closed():
+        raise WebSocketClosedError()
+
+    async def broken():
+        raise RuntimeError("a real bug")
+
+    loop = asyncio.new_event_loop()
+    try:
+        srv.ignore_closed_websockets(loop)
+        with caplog.at_level("ERROR", logger="asyncio"):
+            for coro in (closed(), broken()):
+                task = loop.create_task(coro)
+                loop.run_until_complete(asyncio.sleep(0))
+                loop.call_exception_handler({"message": "Task exception was never retrieved",
+                                             "exception": task.exception(), "future": task})
+    finally:
+        loop.close()
+    assert "a real bug" in caplog.text and "WebSocketClosedError" not in caplog.text
