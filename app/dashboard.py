@@ -71,7 +71,7 @@ class Explorer(param.Parameterized):
         self.bn_sim: dict | None = None
         self.diagram = None
         self.curve = (np.array([]), np.array([]))
-        self._phase_drawn: tuple = ()
+        self._phase_quantity = ""  # the quantity the diagram was last drawn for
         self.train_theta: list[float] = []
         self.train_y: list[float] = []
         self.good = Settings()
@@ -145,9 +145,8 @@ class Explorer(param.Parameterized):
             return
         # by identity: the shared cache hands out the same objects for the same key, and dataclasses
         # holding arrays cannot be compared with != (ValueError: truth value of an array)
-        drawn = (id(diagram), id(curve), self.quantity)
-        if diagram is not self.diagram or curve is not self.curve or drawn != self._phase_drawn:
-            self.diagram, self.curve, self._phase_drawn = diagram, curve, drawn
+        if diagram is not self.diagram or curve is not self.curve or self.quantity != self._phase_quantity:
+            self.diagram, self.curve, self._phase_quantity = diagram, curve, self.quantity
             self.phase_version += 1
         self.error = expression_error or self.error
 
@@ -357,7 +356,7 @@ def phase_view(ex: Explorer, write: DocumentWriter) -> pn.pane.HoloViews:
     """Heatmap + critical line (HoloViews) + marker (Bokeh source); a click moves the point."""
     source = ColumnDataSource(plots.marker_data(ex.sigma_w2, ex.sigma_b2))
 
-    def marker(*_):
+    def marker():
         source.data = plots.marker_data(ex.sigma_w2, ex.sigma_b2)
 
     ex.param.watch(lambda *_: write("marker", marker), ["sigma_w2", "sigma_b2"])

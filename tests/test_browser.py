@@ -167,6 +167,12 @@ class Session:
     def close(self) -> None:
         self.context.close()
 
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 @pytest.fixture(scope="module")
 def session(browser, server):
@@ -368,8 +374,7 @@ def test_bad_expression_shows_error_and_page_recovers(session):
 
 
 def test_url_restores_state(browser, server):
-    s = Session(browser, server + "?phi=erf&sw2=2.5&sb2=0.1&depth=20")
-    try:
+    with Session(browser, server + "?phi=erf&sw2=2.5&sb2=0.1&depth=20") as s:
         page = s.page
         expect(page.locator("#ro-sw2")).to_have_text("2.5")
         expect(page.locator("#ro-sb2")).to_have_text("0.1")
@@ -381,8 +386,6 @@ def test_url_restores_state(browser, server):
         expect(slider_entry(page, "σ_b²")).to_have_value(re.compile(r"^0\.10*$"))
         expect(slider_entry(page, "depth L")).to_have_value("20")
         s.assert_no_errors()
-    finally:
-        s.close()
 
 
 # ---- hostile links and input (XSS) ------------------------------------------------------------------
@@ -434,8 +437,7 @@ def assert_not_injected(s: Session) -> None:
 def test_hostile_expression_link_is_shown_as_text(browser, server, payload):
     from urllib.parse import quote
 
-    s = Session(browser, f"{server}?expr={quote(payload)}")
-    try:
+    with Session(browser, f"{server}?expr={quote(payload)}") as s:
         alert = error_alert(s.page)
         expect(alert).to_be_visible(timeout=UPDATE_MS)
         expect(alert).to_contain_text("expression")
@@ -443,8 +445,6 @@ def test_hostile_expression_link_is_shown_as_text(browser, server, payload):
         assert markup(payload) in alert.inner_text()
         assert "φ = tanh" in text(s.page, ".readout .where")  # the page goes on with a valid φ
         assert_not_injected(s)
-    finally:
-        s.close()
 
 
 def test_hostile_values_for_every_url_key_are_refused_as_text(browser, server):
@@ -454,8 +454,7 @@ def test_hostile_values_for_every_url_key_are_refused_as_text(browser, server):
 
     payload = HOSTILE["img-onerror"]
     keys = [k for k in URL_KEYS.values() if k not in ("expr", "sw2")]
-    s = Session(browser, f"{server}?sw2=2.5&" + "&".join(f"{k}={quote(payload)}" for k in keys))
-    try:
+    with Session(browser, f"{server}?sw2=2.5&" + "&".join(f"{k}={quote(payload)}" for k in keys)) as s:
         page = s.page
         expect(page.locator("#ro-sw2")).to_have_text("2.5")  # a valid value in the same link is kept
         info = page.locator(".sigprop-alert-info")
@@ -464,13 +463,10 @@ def test_hostile_values_for_every_url_key_are_refused_as_text(browser, server):
             expect(info).to_contain_text(f"{key}='<img src=x")
         assert "φ = tanh" in text(page, ".readout .where")
         assert_not_injected(s)
-    finally:
-        s.close()
 
 
 def test_hostile_text_typed_into_every_field_is_inert(browser, server):
-    s = Session(browser, server)
-    try:
+    with Session(browser, server) as s:
         page = s.page
         expression = page.get_by_placeholder("leave empty to use the list")
         for payload in HOSTILE.values():
@@ -493,8 +489,6 @@ def test_hostile_text_typed_into_every_field_is_inert(browser, server):
         s.settle()
         expect(page.locator("#ro-phase")).to_be_visible()  # the page still works
         assert_not_injected(s)
-    finally:
-        s.close()
 
 
 # ---- foreign host names (DNS rebinding) --------------------------------------------------------------
@@ -597,8 +591,7 @@ SIM_POINTS_JS = """() => {
 
 
 def test_custom_expression_applied_with_enter_reaches_every_view(browser, server):
-    s = Session(browser, server)
-    try:
+    with Session(browser, server) as s:
         page = s.page
         chi, image = text(page, "#ro-chi_1"), page.evaluate(IMAGE_SUM_JS)
         type_value(page.get_by_placeholder("leave empty to use the list"), "erf(x)")
@@ -608,13 +601,10 @@ def test_custom_expression_applied_with_enter_reaches_every_view(browser, server
         page.wait_for_function(f"() => ({IMAGE_SUM_JS})() !== {image}", timeout=UPDATE_MS)  # the diagram too
         expect(error_alert(page)).to_be_hidden()
         s.assert_no_errors()
-    finally:
-        s.close()
 
 
 def test_phase_diagram_quantity_selector_redraws_the_diagram(browser, server):
-    s = Session(browser, server)
-    try:
+    with Session(browser, server) as s:
         page = s.page
         assert any(t.startswith("χ₁") for t in page.evaluate(TITLES_JS))
         select = page.get_by_label("Phase diagram shows")
@@ -625,23 +615,17 @@ def test_phase_diagram_quantity_selector_redraws_the_diagram(browser, server):
             page.wait_for_function(f"() => ({TITLES_JS})().includes({label!r})", timeout=UPDATE_MS)
             page.wait_for_function(f"() => ({IMAGE_SUM_JS})() !== {image}", timeout=UPDATE_MS)
         s.assert_no_errors()
-    finally:
-        s.close()
 
 
 def test_quantity_from_the_url_is_shown(browser, server):
-    s = Session(browser, server + "?view=xi_c")
-    try:
+    with Session(browser, server + "?view=xi_c") as s:
         s.page.wait_for_function(f"() => ({TITLES_JS})().includes('ξ_c (correlation depth scale)')",
                                  timeout=UPDATE_MS)
         expect(s.page.get_by_label("Phase diagram shows")).to_have_value("ξ_c (correlation depth scale)")
-    finally:
-        s.close()
 
 
 def test_run_button_draws_a_large_simulation_on_both_tabs(browser, server):
-    s = Session(browser, server + "?depth=20")
-    try:
+    with Session(browser, server + "?depth=20") as s:
         page = s.page
         type_value(slider_entry(page, "width N (simulation)"), 4096)
         type_value(slider_entry(page, "seeds (simulation)"), 32)  # 4096·20·32 = 2.6 M: waits for Run
@@ -665,8 +649,6 @@ def test_run_button_draws_a_large_simulation_on_both_tabs(browser, server):
           return false;
         }""", timeout=LOAD_MS)
         s.assert_no_errors()
-    finally:
-        s.close()
 
 
 # ---- last: the server stayed clean -------------------------------------------------------------------
